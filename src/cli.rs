@@ -1,0 +1,131 @@
+//! The command line: clap derive only. Every flag is defined once here; `commands` turns each
+//! `<Name>Args` into the library's options and never sees clap types beyond this file.
+
+use std::path::PathBuf;
+
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand};
+
+use crate::formats::SourceFormat;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (rejected records, if any, are reported on stderr and in the manifest)
+  1  the command ran and found failures
+  2  usage, input/output or parse error (a rejected record under --strict)";
+
+/// trajkit: real coding-agent trajectories in, benchmark workloads out.
+#[derive(Debug, Parser)]
+#[command(name = "trajkit", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read raw agent logs into a trajectory dataset (Parquet + manifest).
+    Ingest(IngestArgs),
+    /// Print a dataset summary, a session's turns, or one turn's request and output.
+    Show(ShowArgs),
+    /// Write or check the generated files of `schemas/`.
+    Schemas(SchemasArgs),
+}
+
+fn format_names() -> Vec<&'static str> {
+    std::iter::once("auto")
+        .chain(SourceFormat::ALL.iter().map(|format| format.name()))
+        .collect()
+}
+
+/// Arguments of `trajkit ingest`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EXIT_CODES}\n\n\
+Examples:
+  trajkit ingest datasets/mini-swe-agent-sample -o sample.trajkit
+  trajkit ingest runs/ --tokenizer deepseek-v4/tokenizer.json -o runs.trajkit --force
+  trajkit ingest chats.jsonl --format openai-jsonl --tokenizer none -o chats.trajkit"))]
+pub struct IngestArgs {
+    /// Raw log files, or directories searched recursively (hidden entries are skipped).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Dataset directory to create; written atomically (a temporary directory renamed at the end).
+    #[arg(short, long, value_name = "DATASET")]
+    pub output: PathBuf,
+
+    /// Raw format of every input, or `auto` to detect each file's from its name and first bytes.
+    /// Files under directories that are not recognized are skipped and listed in the manifest.
+    #[arg(long, default_value = "auto", value_parser = PossibleValuesParser::new(format_names()))]
+    pub format: String,
+
+    /// Tokenizer for counted tokens and block hashes: a Hugging Face `tokenizer.json` path,
+    /// `o200k` or `o200k-harmony` (built in), or `none` (provider-reported counts only).
+    #[arg(long, default_value = "o200k", value_name = "TOKENIZER")]
+    pub tokenizer: String,
+
+    /// Dataset name recorded in the manifest [default: the output directory's name].
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Abort on the first bad record (exit 2) instead of skipping, counting and listing it.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Replace an existing dataset at the output path (never a directory that is not a dataset).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Tokens per prefix-hash block; keep the default 16 so 64- and 512-token ids can be derived.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub block_size: u16,
+
+    /// Worker threads [default: one per core, or RAYON_NUM_THREADS].
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+
+    /// Do not draw a progress bar (it is only drawn when stderr is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `trajkit show`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EXIT_CODES}\n\n\
+Examples:
+  trajkit show sample.trajkit
+  trajkit show sample.trajkit --session django__django-11099
+  trajkit show sample.trajkit --session django__django-11099 --turn 3 --json"))]
+pub struct ShowArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// Session to show; without it, a summary of the whole dataset.
+    #[arg(long)]
+    pub session: Option<String>,
+
+    /// Turn (0-based) of the session to show: its request and its output.
+    #[arg(long)]
+    pub turn: Option<usize>,
+
+    /// Print JSON: for a turn, `{"messages": [...], "tools": [...], "output": {...}}` with messages
+    /// exactly as logged (OpenAI chat form, vendor keys kept); otherwise the summary or the
+    /// session's turn rows.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `trajkit schemas`.
+#[derive(Debug, Args)]
+pub struct SchemasArgs {
+    /// Directory of the generated files.
+    #[arg(long, default_value = "schemas")]
+    pub dir: PathBuf,
+
+    /// Check that the files are up to date instead of writing them (exit 1 when stale).
+    #[arg(long)]
+    pub check: bool,
+}

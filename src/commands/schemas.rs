@@ -1,0 +1,35 @@
+//! `trajkit schemas`: writes `schemas/` from the row types, or checks it is up to date.
+
+use anyhow::Context as _;
+
+use super::ExitStatus;
+use crate::cli::SchemasArgs;
+use crate::schema::generate::generated_files;
+
+/// Runs `trajkit schemas`.
+pub fn run(args: SchemasArgs) -> anyhow::Result<ExitStatus> {
+    let SchemasArgs { dir, check } = args;
+    let mut stale = Vec::new();
+    for (name, contents) in generated_files() {
+        let path = dir.join(&name);
+        if check {
+            let current = fs_err::read_to_string(&path).unwrap_or_default();
+            if current != contents {
+                stale.push(path.display().to_string());
+            }
+        } else {
+            fs_err::create_dir_all(&dir)?;
+            fs_err::write(&path, contents)
+                .with_context(|| format!("failed to write `{}`", path.display()))?;
+        }
+    }
+    if stale.is_empty() {
+        Ok(ExitStatus::Success)
+    } else {
+        eprintln!(
+            "stale generated files: {}\nhint: run `trajkit schemas` to regenerate them",
+            stale.join(", ")
+        );
+        Ok(ExitStatus::Failure)
+    }
+}

@@ -1,0 +1,476 @@
+//! Reading and writing dataset directories: the only module that imports `parquet`.
+//!
+//! Writes are atomic: tables and manifest go to a hidden temporary directory beside the target,
+//! are synced, and the directory is renamed into place, so an interrupted run (even SIGKILL)
+//! never leaves a partial dataset at the target path. Leftover temporary directories of dead
+//! processes are removed by the next write to the same target.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{KeyValue, PageIndexPolicy};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::schema::arrow::{ConversionError, TableRow};
+use crate::schema::manifest::MANIFEST_FILE;
+use crate::schema::{
+    METADATA_SCHEMA_VERSION, METADATA_TABLE, METADATA_TOKENIZER, Manifest, MessageRow,
+    SCHEMA_VERSION, SessionRow, TurnRow, is_supported_version,
+};
+
+/// Rows converted to Arrow at a time.
+const BATCH_ROWS: usize = 4096;
+/// Row groups are closed when their encoded size passes this, bounding writer memory.
+const ROW_GROUP_BYTES: usize = 64 << 20;
+
+/// A dataset could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file system operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Parquet encoding or decoding failed.
+    #[error("{}: {source}", path.display())]
+    Parquet {
+        /// The Parquet file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: ParquetError,
+    },
+    /// Rows could not be converted to or from Arrow.
+    #[error("{}: {source}", path.display())]
+    Conversion {
+        /// The Parquet file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: ConversionError,
+    },
+    /// The target exists and overwriting was not asked for.
+    #[error("`{}` already exists\nhint: pass --force to replace it", path.display())]
+    Exists {
+        /// The target.
+        path: PathBuf,
+    },
+    /// The target exists, is not a dataset, and is not empty: never replaced, even with --force.
+    #[error("`{}` exists and is not a trajkit dataset; refusing to replace it", path.display())]
+    NotReplaceable {
+        /// The target.
+        path: PathBuf,
+    },
+    /// The directory has no readable manifest.
+    #[error("`{}` is not a trajkit dataset: {message}", path.display())]
+    NotADataset {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The dataset was written by an incompatible format version.
+    #[error("`{}` has trajectory format {found}; this trajkit reads {SCHEMA_VERSION}", path.display())]
+    Version {
+        /// The directory.
+        path: PathBuf,
+        /// The version found.
+        found: String,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// File name of a table inside a dataset directory.
+pub fn table_file<Row: TableRow>() -> String {
+    format!("{}.parquet", Row::TABLE)
+}
+
+/// Writes one dataset directory atomically.
+pub struct DatasetWriter {
+    target: PathBuf,
+    temporary: PathBuf,
+    replace: bool,
+    turns: TableWriter<TurnRow>,
+    sessions: TableWriter<SessionRow>,
+    messages: TableWriter<MessageRow>,
+    finished: bool,
+}
+
+impl DatasetWriter {
+    /// Starts writing a dataset that will appear at `target`. `tokenizer_json` is the tokenizer
+    /// identity as JSON (`null` without one), stored in every table's metadata. With
+    /// `overwrite`, an existing dataset (or empty directory) at `target` is replaced at the end.
+    pub fn create(
+        target: &Path,
+        overwrite: bool,
+        tokenizer_json: &str,
+    ) -> Result<DatasetWriter, StoreError> {
+        let replace = match fs_err::metadata(target) {
+            Ok(_) if !overwrite => {
+                return Err(StoreError::Exists {
+                    path: target.to_owned(),
+                });
+            }
+            Ok(metadata) => {
+                let is_dataset = target.join(MANIFEST_FILE).is_file();
+                let is_empty_dir = metadata.is_dir()
+                    && fs_err::read_dir(target)
+                        .map_err(io_error(target))?
+                        .next()
+                        .is_none();
+                if !is_dataset && !is_empty_dir {
+                    return Err(StoreError::NotReplaceable {
+                        path: target.to_owned(),
+                    });
+                }
+                true
+            }
+            Err(_) => false,
+        };
+        let parent = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        fs_err::create_dir_all(&parent).map_err(io_error(&parent))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| StoreError::Io {
+                path: target.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the output path has no directory name",
+                ),
+            })?;
+        remove_stale_siblings(&parent, &name);
+        let temporary = parent.join(format!(".{name}.trajkit-tmp-{}", std::process::id()));
+        if temporary.exists() {
+            fs_err::remove_dir_all(&temporary).map_err(io_error(&temporary))?;
+        }
+        fs_err::create_dir(&temporary).map_err(io_error(&temporary))?;
+        let open = |file: String| temporary.join(file);
+        Ok(DatasetWriter {
+            turns: TableWriter::create(open(table_file::<TurnRow>()), tokenizer_json)?,
+            sessions: TableWriter::create(open(table_file::<SessionRow>()), tokenizer_json)?,
+            messages: TableWriter::create(open(table_file::<MessageRow>()), tokenizer_json)?,
+            target: target.to_owned(),
+            temporary,
+            replace,
+            finished: false,
+        })
+    }
+
+    /// Rows written so far to `turns`.
+    pub fn turn_rows(&self) -> u64 {
+        self.turns.rows
+    }
+
+    /// Rows written so far to `messages`.
+    pub fn message_rows(&self) -> u64 {
+        self.messages.rows
+    }
+
+    /// Rows written so far to `sessions`.
+    pub fn session_rows(&self) -> u64 {
+        self.sessions.rows
+    }
+
+    /// Appends one session with its turns and messages, setting the session's row offsets.
+    pub fn write_session(
+        &mut self,
+        mut session: SessionRow,
+        turns: Vec<TurnRow>,
+        messages: Vec<MessageRow>,
+    ) -> Result<(), StoreError> {
+        session.turn_row_offset = self.turns.rows;
+        session.message_row_offset = self.messages.rows;
+        self.sessions.push(std::iter::once(session))?;
+        self.turns.push(turns)?;
+        self.messages.push(messages)
+    }
+
+    /// Finishes the tables, writes `manifest`, and moves the dataset into place.
+    pub fn finish(mut self, manifest: &Manifest) -> Result<(), StoreError> {
+        self.turns.finish()?;
+        self.sessions.finish()?;
+        self.messages.finish()?;
+        let manifest_path = self.temporary.join(MANIFEST_FILE);
+        let mut text = serde_json::to_string_pretty(manifest).map_err(|error| StoreError::Io {
+            path: manifest_path.clone(),
+            source: error.into(),
+        })?;
+        text.push('\n');
+        write_synced(&manifest_path, text.as_bytes())?;
+        sync_directory(&self.temporary);
+
+        if self.replace {
+            let parent = self.temporary.parent().unwrap_or(Path::new("."));
+            let name = self
+                .target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let old = parent.join(format!(".{name}.trajkit-old-{}", std::process::id()));
+            fs_err::rename(&self.target, &old).map_err(io_error(&self.target))?;
+            fs_err::rename(&self.temporary, &self.target).map_err(io_error(&self.target))?;
+            fs_err::remove_dir_all(&old).map_err(io_error(&old))?;
+        } else {
+            fs_err::rename(&self.temporary, &self.target).map_err(io_error(&self.target))?;
+        }
+        if let Some(parent) = self.target.parent() {
+            sync_directory(parent);
+        }
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for DatasetWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Best effort: a failed run leaves nothing behind; a killed one is cleaned next time.
+            let _ = fs_err::remove_dir_all(&self.temporary);
+        }
+    }
+}
+
+/// Removes `.NAME.trajkit-tmp-PID` and `.NAME.trajkit-old-PID` directories left by processes
+/// that no longer run.
+fn remove_stale_siblings(parent: &Path, name: &str) {
+    let Ok(entries) = fs_err::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&format!(".{name}.trajkit-")) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .strip_prefix("tmp-")
+            .or_else(|| rest.strip_prefix("old-"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && Path::new("/proc/self").exists() {
+            let _ = fs_err::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut file = fs_err::File::create(path).map_err(io_error(path))?;
+    file.write_all(bytes).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))
+}
+
+fn sync_directory(path: &Path) {
+    // Directory fsync makes the renames durable across a power loss; not every file system
+    // supports it, and a failure there does not make the dataset partial.
+    if let Ok(directory) = File::open(path) {
+        let _ = directory.sync_all();
+    }
+}
+
+struct TableWriter<Row: TableRow> {
+    path: PathBuf,
+    writer: Option<ArrowWriter<BufWriter<File>>>,
+    buffer: Vec<Row>,
+    rows: u64,
+}
+
+impl<Row: TableRow> TableWriter<Row> {
+    fn create(path: PathBuf, tokenizer_json: &str) -> Result<Self, StoreError> {
+        let file = File::create(&path).map_err(io_error(&path))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+            .set_created_by(format!("trajkit {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new(
+                    METADATA_SCHEMA_VERSION.to_owned(),
+                    SCHEMA_VERSION.to_owned(),
+                ),
+                KeyValue::new(METADATA_TOKENIZER.to_owned(), tokenizer_json.to_owned()),
+                KeyValue::new(METADATA_TABLE.to_owned(), Row::TABLE.to_owned()),
+            ]))
+            .build();
+        let writer = ArrowWriter::try_new(BufWriter::new(file), Row::schema(), Some(properties))
+            .map_err(|source| StoreError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(TableWriter {
+            path,
+            writer: Some(writer),
+            buffer: Vec::with_capacity(BATCH_ROWS),
+            rows: 0,
+        })
+    }
+
+    fn push(&mut self, rows: impl IntoIterator<Item = Row>) -> Result<(), StoreError> {
+        for row in rows {
+            self.buffer.push(row);
+            self.rows += 1;
+            if self.buffer.len() >= BATCH_ROWS {
+                self.write_buffer()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_buffer(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let batch = Row::to_batch(&self.buffer).map_err(|source| StoreError::Conversion {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.buffer.clear();
+        if let Some(writer) = self.writer.as_mut() {
+            writer.write(&batch).map_err(|source| StoreError::Parquet {
+                path: self.path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        self.write_buffer()?;
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
+        let parquet_error = |source| StoreError::Parquet {
+            path: self.path.clone(),
+            source,
+        };
+        let buffered = writer.into_inner().map_err(parquet_error)?;
+        let file = buffered
+            .into_inner()
+            .map_err(|error| io_error(&self.path)(error.into_error()))?;
+        file.sync_all().map_err(io_error(&self.path))
+    }
+}
+
+/// An open dataset directory.
+#[derive(Debug, Clone)]
+pub struct DatasetReader {
+    directory: PathBuf,
+    manifest: Manifest,
+}
+
+impl DatasetReader {
+    /// Opens a dataset, checking its manifest and format version.
+    pub fn open(directory: &Path) -> Result<DatasetReader, StoreError> {
+        let manifest_path = directory.join(MANIFEST_FILE);
+        let text =
+            fs_err::read_to_string(&manifest_path).map_err(|error| StoreError::NotADataset {
+                path: directory.to_owned(),
+                message: error.to_string(),
+            })?;
+        let version: serde_json::Value =
+            serde_json::from_str(&text).map_err(|error| StoreError::NotADataset {
+                path: directory.to_owned(),
+                message: format!("{MANIFEST_FILE}: {error}"),
+            })?;
+        let found = version
+            .get("schema_version")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("unknown");
+        if !is_supported_version(found) {
+            return Err(StoreError::Version {
+                path: directory.to_owned(),
+                found: found.to_owned(),
+            });
+        }
+        let manifest =
+            serde_json::from_value(version).map_err(|error| StoreError::NotADataset {
+                path: directory.to_owned(),
+                message: format!("{MANIFEST_FILE}: {error}"),
+            })?;
+        Ok(DatasetReader {
+            directory: directory.to_owned(),
+            manifest,
+        })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The dataset directory.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// Every row of a table.
+    pub fn read_all<Row: TableRow>(&self) -> Result<Vec<Row>, StoreError> {
+        self.read(None)
+    }
+
+    /// `count` rows of a table starting at row `offset` (pages outside are skipped).
+    pub fn read_rows<Row: TableRow>(
+        &self,
+        offset: u64,
+        count: u64,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.read(Some((offset, count)))
+    }
+
+    fn read<Row: TableRow>(&self, range: Option<(u64, u64)>) -> Result<Vec<Row>, StoreError> {
+        let path = self.directory.join(table_file::<Row>());
+        let parquet_error = |source| StoreError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(&path).map_err(io_error(&path))?;
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+            .map_err(parquet_error)?;
+        if let Some((offset, count)) = range {
+            let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            builder = builder.with_row_selection(RowSelection::from(vec![
+                RowSelector::skip(to_usize(offset)),
+                RowSelector::select(to_usize(count)),
+            ]));
+        }
+        let reader = builder.build().map_err(parquet_error)?;
+        let mut rows = Vec::new();
+        for batch in reader {
+            let batch: RecordBatch = batch.map_err(|error| StoreError::Parquet {
+                path: path.clone(),
+                source: error.into(),
+            })?;
+            rows.extend(
+                Row::from_batch(&batch).map_err(|source| StoreError::Conversion {
+                    path: path.clone(),
+                    source,
+                })?,
+            );
+        }
+        Ok(rows)
+    }
+}
