@@ -82,7 +82,7 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub block_size: u16,
 
-    /// Worker threads [default: one per core, or RAYON_NUM_THREADS].
+    /// Worker threads [default: one per core, or `RAYON_NUM_THREADS`].
     #[arg(short = 'j', long)]
     pub threads: Option<usize>,
 

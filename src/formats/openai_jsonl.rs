@@ -45,10 +45,7 @@ pub fn read(unit: SourceUnit) -> impl Iterator<Item = Result<Trajectory, FormatE
     let mut start = 0;
     let mut line_number = first_line;
     while start < data.len() {
-        let end = data[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len(), |i| start + i);
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
         if data[start..end].iter().any(|b| !b.is_ascii_whitespace()) {
             lines.push((line_number, start, end));
         }

@@ -12,7 +12,9 @@ use std::iter;
 use rayon::prelude::*;
 
 use crate::blocks;
-use crate::schema::{MessageRange, MessageRow, SessionRow, Trajectory, TurnRow};
+use crate::schema::{
+    Message, MessageRange, MessageRow, SessionInfo, SessionRow, Trajectory, Turn, TurnRow,
+};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
 /// A session ready to be written: one session row, its turns and its messages. Row offsets are
@@ -77,153 +79,195 @@ pub fn encode(
         tool_sets,
         turns,
     } = trajectory;
+    let tokens = tokenizer
+        .map(|tokenizer| SessionTokens::count(tokenizer, &messages, &tool_sets, &turns))
+        .transpose()?;
 
-    let (message_ids, tool_set_ids, reasoning_counts) = match tokenizer {
-        Some(tokenizer) => {
-            let message_ids = messages
-                .par_iter()
-                .map(|message| {
-                    let mut ids = match &message.content {
-                        Some(content) => tokenizer.encode(content)?,
-                        None => Vec::new(),
-                    };
-                    for text in &message.token_texts {
-                        ids.extend(tokenizer.encode(text)?);
-                    }
-                    Ok(ids)
-                })
-                .collect::<Result<Vec<_>, TokenizerError>>()?;
-            let tool_set_ids = tool_sets
-                .iter()
-                .map(|tools| tokenizer.encode(tools))
-                .collect::<Result<Vec<_>, _>>()?;
-            let reasoning_counts = turns
-                .par_iter()
-                .map(|turn| {
-                    turn.output_reasoning.as_deref().map_or(Ok(0), |text| {
-                        tokenizer.encode(text).map(|ids| ids.len() as u64)
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            (
-                Some(message_ids),
-                Some(tool_set_ids),
-                Some(reasoning_counts),
-            )
-        }
-        None => (None, None, None),
+    let mut encoder = TurnEncoder {
+        tokens: tokens.as_ref(),
+        block_size,
+        trie: HashMap::new(),
+        previous_symbols: Vec::new(),
+        previous_hashes: Vec::new(),
     };
-    let message_tokens = |index: u32| -> Option<u64> {
-        message_ids
-            .as_ref()
-            .map(|ids| ids[index as usize].len() as u64)
-    };
-    let symbol_tokens = |symbol: u64| -> Option<u64> {
-        if symbol == NO_TOOLS_SYMBOL {
-            Some(0)
-        } else if symbol >= TOOL_SET_SYMBOL {
-            tool_set_ids
-                .as_ref()
-                .map(|ids| ids[(symbol - TOOL_SET_SYMBOL) as usize].len() as u64)
-        } else {
-            message_tokens(u32::try_from(symbol).unwrap_or(u32::MAX))
-        }
-    };
-
-    let session_id = info.session_id.clone();
-    let mut trie: HashMap<(u32, u64), u32> = HashMap::new();
-    let mut previous_symbols: Vec<u64> = Vec::new();
-    let mut previous_hashes: Vec<u64> = Vec::new();
     let mut turn_rows = Vec::with_capacity(turns.len());
-
     for (turn_index, turn) in turns.into_iter().enumerate() {
+        let output_carries_reasoning = turn
+            .output
+            .is_some_and(|o| messages[o as usize].carries_reasoning);
+        turn_rows.push(encoder.encode(
+            turn_index,
+            turn,
+            output_carries_reasoning,
+            &info,
+            provenance,
+        )?);
+    }
+
+    let message_rows = messages
+        .into_iter()
+        .enumerate()
+        .map(|(index, message)| {
+            Ok(MessageRow {
+                session_id: info.session_id.clone(),
+                message_index: u32::try_from(index).map_err(|_| EncodeError::TooLarge)?,
+                role: message.role,
+                content: message.content,
+                fields_json: message.fields_json,
+                tokens: tokens
+                    .as_ref()
+                    .map(|t| u32::try_from(t.messages[index].len()).unwrap_or(u32::MAX)),
+            })
+        })
+        .collect::<Result<Vec<_>, EncodeError>>()?;
+
+    let session = SessionRow {
+        session_id: info.session_id,
+        source_format: provenance.source_format.to_owned(),
+        source_file: provenance.source_file.to_owned(),
+        source_line: info.source_line,
+        agent: info.agent,
+        agent_version: info.agent_version,
+        model: info.model,
+        task_id: info.task_id,
+        repository: info.repository,
+        parent_session_id: info.parent_session_id,
+        exit_status: info.exit_status,
+        turn_count: u32::try_from(turn_rows.len()).map_err(|_| EncodeError::TooLarge)?,
+        message_count: u32::try_from(message_rows.len()).map_err(|_| EncodeError::TooLarge)?,
+        turn_row_offset: 0,
+        message_row_offset: 0,
+        input_tokens_reported_total: info.totals.input,
+        output_tokens_reported_total: info.totals.output,
+        cost_usd_reported_total: info.cost_usd,
+        api_calls_reported: info.api_calls,
+        tool_sets,
+        metadata_json: info.metadata_json,
+    };
+    Ok(EncodedSession {
+        session,
+        turns: turn_rows,
+        messages: message_rows,
+    })
+}
+
+/// Token ids of everything a session sends, each text encoded exactly once.
+struct SessionTokens {
+    messages: Vec<Vec<u32>>,
+    tool_sets: Vec<Vec<u32>>,
+    reasoning_counts: Vec<u64>,
+}
+
+impl SessionTokens {
+    fn count(
+        tokenizer: &Tokenizer,
+        messages: &[Message],
+        tool_sets: &[String],
+        turns: &[Turn],
+    ) -> Result<SessionTokens, TokenizerError> {
+        let messages = messages
+            .par_iter()
+            .map(|message| {
+                let mut ids = match &message.content {
+                    Some(content) => tokenizer.encode(content)?,
+                    None => Vec::new(),
+                };
+                for text in &message.token_texts {
+                    ids.extend(tokenizer.encode(text)?);
+                }
+                Ok(ids)
+            })
+            .collect::<Result<Vec<_>, TokenizerError>>()?;
+        let tool_sets = tool_sets
+            .iter()
+            .map(|tools| tokenizer.encode(tools))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reasoning_counts = turns
+            .par_iter()
+            .map(|turn| {
+                turn.output_reasoning.as_deref().map_or(Ok(0), |text| {
+                    tokenizer.encode(text).map(|ids| ids.len() as u64)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionTokens {
+            messages,
+            tool_sets,
+            reasoning_counts,
+        })
+    }
+
+    fn symbol_ids(&self, symbol: u64) -> &[u32] {
+        if symbol == NO_TOOLS_SYMBOL {
+            &[]
+        } else if symbol >= TOOL_SET_SYMBOL {
+            &self.tool_sets[usize::try_from(symbol - TOOL_SET_SYMBOL).unwrap_or(usize::MAX)]
+        } else {
+            &self.messages[usize::try_from(symbol).unwrap_or(usize::MAX)]
+        }
+    }
+
+    fn sum(&self, symbols: &[u64]) -> u64 {
+        symbols
+            .iter()
+            .map(|&symbol| self.symbol_ids(symbol).len() as u64)
+            .sum()
+    }
+}
+
+/// Per-session state carried from turn to turn.
+struct TurnEncoder<'a> {
+    tokens: Option<&'a SessionTokens>,
+    block_size: usize,
+    /// Every symbol sequence the session has sent (requests, each followed by its output).
+    trie: HashMap<(u32, u64), u32>,
+    previous_symbols: Vec<u64>,
+    previous_hashes: Vec<u64>,
+}
+
+impl TurnEncoder<'_> {
+    fn encode(
+        &mut self,
+        turn_index: usize,
+        turn: Turn,
+        output_carries_reasoning: bool,
+        info: &SessionInfo,
+        provenance: Provenance<'_>,
+    ) -> Result<TurnRow, EncodeError> {
         let symbols: Vec<u64> = iter::once(
             turn.tool_set
                 .map_or(NO_TOOLS_SYMBOL, |t| TOOL_SET_SYMBOL + u64::from(t)),
         )
         .chain(turn.context.iter().map(|&m| u64::from(m)))
         .collect();
-
-        // Reusable prefix: the longest run of leading symbols the session already sent.
-        let mut node = 0u32;
-        let mut matched = 0;
-        while matched < symbols.len() {
-            match trie.get(&(node, symbols[matched])) {
-                Some(&child) => {
-                    node = child;
-                    matched += 1;
-                }
-                None => break,
-            }
-        }
-        let sent_after = turn.output.map(u64::from);
-        for &symbol in symbols[matched..].iter().chain(sent_after.as_ref()) {
-            let next = u32::try_from(trie.len() + 1).map_err(|_| EncodeError::TooLarge)?;
-            node = *trie.entry((node, symbol)).or_insert(next);
-        }
-        let sum_tokens = |run: &[u64]| -> Option<u64> {
-            run.iter().map(|&s| symbol_tokens(s)).sum::<Option<u64>>()
-        };
-        let input_tokens_counted = sum_tokens(&symbols);
-        let prefix_tokens_counted = sum_tokens(&symbols[..matched]);
-
-        let (hash_prefix_blocks, hash_ids_new) = match (&message_ids, &tool_set_ids) {
-            (Some(message_ids), Some(tool_set_ids)) => {
-                let shared_symbols = symbols
-                    .iter()
-                    .zip(&previous_symbols)
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                let shared_tokens = sum_tokens(&symbols[..shared_symbols]).unwrap_or(0);
-                let reuse = usize::try_from(shared_tokens).unwrap_or(usize::MAX) / block_size;
-                let reuse = reuse.min(previous_hashes.len());
-                let seed = if reuse == 0 {
-                    0
-                } else {
-                    previous_hashes[reuse - 1]
-                };
-                let tools: &[u32] = turn
-                    .tool_set
-                    .map_or(&[], |t| tool_set_ids[t as usize].as_slice());
-                let pieces = iter::once(tools).chain(
-                    turn.context
-                        .iter()
-                        .map(|&m| message_ids[m as usize].as_slice()),
-                );
-                let fresh = blocks::hash_blocks(pieces, block_size, reuse, seed);
-                let mut prefix = reuse;
-                while prefix < previous_hashes.len()
-                    && prefix - reuse < fresh.len()
-                    && fresh[prefix - reuse] == previous_hashes[prefix]
-                {
-                    prefix += 1;
-                }
-                let new_ids = fresh[prefix - reuse..].to_vec();
-                previous_hashes.truncate(reuse);
-                previous_hashes.extend_from_slice(&fresh);
+        let matched = self.match_and_insert(&symbols, turn.output)?;
+        let (hash_prefix_blocks, hash_ids_new) = match self.tokens {
+            Some(tokens) => {
+                let (prefix, new_ids) = self.hash(tokens, &symbols);
                 (
                     Some(u32::try_from(prefix).map_err(|_| EncodeError::TooLarge)?),
                     Some(new_ids),
                 )
             }
-            _ => (None, None),
+            None => (None, None),
         };
-        previous_symbols = symbols;
-
-        let output_message_tokens = turn.output.and_then(message_tokens);
-        let output_carries_reasoning = turn
-            .output
-            .is_some_and(|o| messages[o as usize].carries_reasoning);
-        let reasoning_tokens_counted = reasoning_counts.as_ref().map(|c| c[turn_index]);
+        let input_tokens_counted = self.tokens.map(|t| t.sum(&symbols));
+        let prefix_tokens_counted = self.tokens.map(|t| t.sum(&symbols[..matched]));
+        let output_message_tokens = self
+            .tokens
+            .zip(turn.output)
+            .map(|(t, o)| t.messages[o as usize].len() as u64);
+        let reasoning_tokens_counted = self.tokens.map(|t| t.reasoning_counts[turn_index]);
         let output_tokens_counted = match (output_message_tokens, reasoning_tokens_counted) {
             (Some(message), Some(reasoning)) if !output_carries_reasoning => {
                 Some(message + reasoning)
             }
             (message, _) => message,
         };
+        self.previous_symbols = symbols;
         let usage = turn.usage;
-        turn_rows.push(TurnRow {
-            session_id: session_id.clone(),
+        Ok(TurnRow {
+            session_id: info.session_id.clone(),
             turn_index: u32::try_from(turn_index).map_err(|_| EncodeError::TooLarge)?,
             source_format: provenance.source_format.to_owned(),
             source_file: provenance.source_file.to_owned(),
@@ -264,54 +308,62 @@ pub fn encode(
             output_tool_calls: turn.output_tool_calls,
             hash_prefix_blocks,
             hash_ids_new,
-        });
+        })
     }
 
-    let message_rows = messages
-        .into_iter()
-        .enumerate()
-        .map(|(index, message)| {
-            Ok(MessageRow {
-                session_id: session_id.clone(),
-                message_index: u32::try_from(index).map_err(|_| EncodeError::TooLarge)?,
-                role: message.role,
-                content: message.content,
-                fields_json: message.fields_json,
-                tokens: message_ids
-                    .as_ref()
-                    .map(|ids| u32::try_from(ids[index].len()).unwrap_or(u32::MAX)),
-            })
-        })
-        .collect::<Result<Vec<_>, EncodeError>>()?;
+    /// Length of the longest run of leading `symbols` the session already sent; then records the
+    /// request followed by its output as sent.
+    fn match_and_insert(
+        &mut self,
+        symbols: &[u64],
+        output: Option<u32>,
+    ) -> Result<usize, EncodeError> {
+        let mut node = 0u32;
+        let mut matched = 0;
+        while let Some(&child) = symbols
+            .get(matched)
+            .and_then(|&symbol| self.trie.get(&(node, symbol)))
+        {
+            node = child;
+            matched += 1;
+        }
+        let output = output.map(u64::from);
+        for &symbol in symbols[matched..].iter().chain(output.as_ref()) {
+            let next = u32::try_from(self.trie.len() + 1).map_err(|_| EncodeError::TooLarge)?;
+            node = *self.trie.entry((node, symbol)).or_insert(next);
+        }
+        Ok(matched)
+    }
 
-    let session = SessionRow {
-        session_id,
-        source_format: provenance.source_format.to_owned(),
-        source_file: provenance.source_file.to_owned(),
-        source_line: info.source_line,
-        agent: info.agent,
-        agent_version: info.agent_version,
-        model: info.model,
-        task_id: info.task_id,
-        repository: info.repository,
-        parent_session_id: info.parent_session_id,
-        exit_status: info.exit_status,
-        turn_count: u32::try_from(turn_rows.len()).map_err(|_| EncodeError::TooLarge)?,
-        message_count: u32::try_from(message_rows.len()).map_err(|_| EncodeError::TooLarge)?,
-        turn_row_offset: 0,
-        message_row_offset: 0,
-        input_tokens_reported_total: info.totals.input,
-        output_tokens_reported_total: info.totals.output,
-        cost_usd_reported_total: info.cost_usd,
-        api_calls_reported: info.api_calls,
-        tool_sets,
-        metadata_json: info.metadata_json,
-    };
-    Ok(EncodedSession {
-        session,
-        turns: turn_rows,
-        messages: message_rows,
-    })
+    /// Block hashes of the request, resuming after the blocks fully inside the prefix shared with
+    /// the previous turn. Returns how many leading blocks equal the previous turn's, and the rest.
+    fn hash(&mut self, tokens: &SessionTokens, symbols: &[u64]) -> (usize, Vec<u64>) {
+        let shared_symbols = symbols
+            .iter()
+            .zip(&self.previous_symbols)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let shared_tokens = usize::try_from(tokens.sum(&symbols[..shared_symbols])).unwrap_or(0);
+        let reuse = (shared_tokens / self.block_size).min(self.previous_hashes.len());
+        let seed = if reuse == 0 {
+            0
+        } else {
+            self.previous_hashes[reuse - 1]
+        };
+        let pieces = symbols.iter().map(|&symbol| tokens.symbol_ids(symbol));
+        let fresh = blocks::hash_blocks(pieces, self.block_size, reuse, seed);
+        let mut prefix = reuse;
+        while prefix < self.previous_hashes.len()
+            && prefix - reuse < fresh.len()
+            && fresh[prefix - reuse] == self.previous_hashes[prefix]
+        {
+            prefix += 1;
+        }
+        let new_ids = fresh[prefix - reuse..].to_vec();
+        self.previous_hashes.truncate(reuse);
+        self.previous_hashes.extend_from_slice(&fresh);
+        (prefix, new_ids)
+    }
 }
 
 fn validate(trajectory: &Trajectory) -> Result<(), EncodeError> {
@@ -358,7 +410,7 @@ pub fn ranges(indexes: &[u32]) -> Vec<MessageRange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Exactness, Message, SessionInfo, Turn};
+    use crate::schema::Exactness;
     use crate::tokenizer::TokenizerSpec;
 
     fn message(role: &str, content: &str) -> Message {

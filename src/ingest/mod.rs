@@ -328,10 +328,11 @@ impl Sink<'_> {
         if !self.session_ids.insert(session.session_id.clone()) {
             // Two logs with one id (the same task run twice): keep both, renamed visibly.
             let original = session.session_id.clone();
-            let renamed = (2..)
-                .map(|n| format!("{original}#{n}"))
-                .find(|candidate| !self.session_ids.contains(candidate))
-                .unwrap_or_default();
+            let mut suffix = 2;
+            while self.session_ids.contains(&format!("{original}#{suffix}")) {
+                suffix += 1;
+            }
+            let renamed = format!("{original}#{suffix}");
             self.observer.warn(&format!(
                 "{}: session id `{original}` was already used; stored as `{renamed}`",
                 session.source_file
@@ -440,16 +441,14 @@ impl<'a> Units<'a> {
             }
             open.hasher.update(&data);
             let first_line = open.next_line;
-            open.next_line += data.iter().filter(|&&b| b == b'\n').count() as u64;
+            open.next_line += memchr::memchr_iter(b'\n', &data).count() as u64;
             let file = open.file;
             let at_end = !line_oriented || data.len() < CHUNK_BYTES || {
                 open.reader.fill_buf().map_err(read_error)?.is_empty()
             };
-            if at_end {
-                if let Some(done) = self.open.take() {
-                    self.finished_hashes
-                        .push((done.file, hex::encode(done.hasher.finalize())));
-                }
+            if let Some(done) = self.open.take_if(|_| at_end) {
+                self.finished_hashes
+                    .push((done.file, hex::encode(done.hasher.finalize())));
             }
             // An empty file still yields one unit, so that it is reported.
             if data.is_empty() && first_line > 1 {

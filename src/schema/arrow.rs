@@ -1,6 +1,6 @@
 //! The Arrow schema of each table, traced from the row structs, and rows ↔ `RecordBatch`.
 //!
-//! Tracing (serde_arrow) keeps the row structs the only place a column is defined: adding a field
+//! Tracing (`serde_arrow`) keeps the row structs the only place a column is defined: adding a field
 //! to `TurnRow` adds the column everywhere. `store` writes and reads these batches; nothing else
 //! builds Arrow arrays for dataset tables.
 
