@@ -81,7 +81,7 @@ impl SourceFormat {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
         match self {
-            SourceFormat::MiniSweAgent => name.ends_with(".json"),
+            SourceFormat::MiniSweAgent => name.ends_with(".traj.json"),
             SourceFormat::OpenAiJsonl => name.ends_with(".jsonl"),
         }
     }

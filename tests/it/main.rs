@@ -1,1 +1,10 @@
-//! Integration tests.
+//! The integration tests: one binary, a module per subcommand or concern.
+
+mod corpus;
+mod datasets;
+mod help;
+mod ingest;
+mod python_readers;
+mod schemas;
+mod show;
+mod util;

@@ -1,0 +1,150 @@
+//! Shared test helpers: the binary, temporary directories, paths to fixtures and to the shared
+//! corpora, and the Python environment the test command sets up.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The embedded sample dataset's raw trajectories.
+pub fn sample_inputs() -> PathBuf {
+    repo().join("datasets/mini-swe-agent-sample/trajs")
+}
+
+/// `../shared/<relative>`, which CI checks out beside the repository. A missing corpus fails the
+/// test: a check that silently skips would report a pass it never made.
+pub fn shared(relative: &str) -> PathBuf {
+    let base =
+        std::env::var_os("TRAJKIT_SHARED").map_or_else(|| repo().join("../shared"), PathBuf::from);
+    let path = base.join(relative);
+    assert!(
+        path.exists(),
+        "`{}` is missing: the shared corpora must sit beside the repository (or set TRAJKIT_SHARED)",
+        path.display()
+    );
+    path
+}
+
+/// The mini-swe-agent corpus.
+pub fn corpus() -> PathBuf {
+    shared("data/corpus/mini-swe-agent-gemini3pro/trajs")
+}
+
+/// The DeepSeek V4 tokenizer.
+pub fn deepseek_tokenizer() -> PathBuf {
+    shared("data/tokenizers/deepseek-v4/tokenizer.json")
+}
+
+/// The Python interpreter of the environment `scripts/test` prepares (pyarrow, duckdb, …).
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("TRAJKIT_PYTHON").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/trajkit/venv/bin/python")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "`{}` is missing: run the tests with `scripts/test` (it installs the Python packages)",
+        path.display()
+    );
+    path
+}
+
+/// A `trajkit` command.
+pub fn trajkit() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trajkit"));
+    command.env_remove("RAYON_NUM_THREADS");
+    command
+}
+
+/// A finished command's outcome, with text output.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `trajkit ARGS…`.
+pub fn run<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    trajkit().args(args).output().expect("trajkit runs").into()
+}
+
+/// Runs `trajkit ARGS…` and asserts exit 0 and no panic.
+pub fn run_ok<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let run = run(args);
+    assert_eq!(run.code, Some(0), "trajkit failed:\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("trajkit-test-")
+        .tempdir()
+        .expect("temporary directory")
+}
+
+/// Every file of a directory (recursively) with its bytes, sorted by path.
+pub fn directory_bytes(directory: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![directory.to_owned()];
+    while let Some(next) = stack.pop() {
+        for entry in fs_err::read_dir(&next).expect("readable directory") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = fs_err::read(&path).expect("readable file");
+                files.push((path.strip_prefix(directory).unwrap().to_owned(), bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// All `*.traj.json` files under a directory, sorted.
+pub fn trajectory_files(directory: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![directory.to_owned()];
+    while let Some(next) = stack.pop() {
+        for entry in fs_err::read_dir(&next).expect("readable directory") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".traj.json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
