@@ -293,7 +293,7 @@ fn killed_ingest_never_leaves_a_partial_dataset() {
         state = state
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        let fraction = (state >> 33) as f64 / (1u64 << 31) as f64;
+        let fraction = f64::from(u32::try_from(state >> 33).unwrap()) / f64::from(1u32 << 31);
         let delay = full_run.mul_f64(fraction * 1.2);
         let mut child = trajkit()
             .args([

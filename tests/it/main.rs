@@ -2,6 +2,7 @@
 
 mod corpus;
 mod datasets;
+mod formats;
 mod help;
 mod ingest;
 mod python_readers;
