@@ -31,7 +31,7 @@ fn bad_trajectory_files_are_located_skipped_and_counted() {
             .replace(&dataset.display().to_string(), "[DATASET]")
     );
     let opened = Dataset::open(&dataset).unwrap();
-    assert_eq!(opened.sessions().len(), 1);
+    assert_eq!(opened.sessions().len(), 2, "minimal and v2_toolcalls");
     assert_eq!(opened.reader().manifest().rejects.count, 5);
     let listed = &opened.reader().manifest().rejects.records;
     assert!(
