@@ -11,7 +11,9 @@ use serde_json::value::RawValue;
 
 use super::FormatError;
 use super::json::{RawObject, RecordText, as_count, kind_of};
-use crate::schema::{Exactness, Message, ReportedUsage, ToolCallRow, Turn};
+use crate::schema::{
+    Exactness, Message, ReportedUsage, SessionInfo, ToolCallRow, Trajectory, Turn,
+};
 
 /// A parsed message and the call facts logged with it.
 #[derive(Debug)]
@@ -293,9 +295,32 @@ fn unix_seconds_to_ms(seconds: f64) -> i64 {
     (seconds * 1000.0).round() as i64
 }
 
+/// A session whose history is one linear message list: every assistant message is one call whose
+/// request is everything before it, sent with the first of `tool_sets` (if any). Calls whose log
+/// names no serving model take the session's configured one.
+pub fn linear_trajectory(
+    session: SessionInfo,
+    chat: Vec<ChatMessage>,
+    tool_sets: Vec<String>,
+) -> Trajectory {
+    let tool_set = (!tool_sets.is_empty()).then_some(0);
+    let mut turns = linear_turns(&chat, tool_set);
+    for turn in &mut turns {
+        if turn.model.is_none() {
+            turn.model.clone_from(&session.model);
+        }
+    }
+    Trajectory {
+        session,
+        messages: chat.into_iter().map(|c| c.message).collect(),
+        tool_sets,
+        turns,
+    }
+}
+
 /// Turns of a linear message list: every assistant message is one call whose request is
 /// everything before it. `tool_set` is sent with every call.
-pub fn linear_turns(messages: &[ChatMessage], tool_set: Option<u32>) -> Vec<Turn> {
+fn linear_turns(messages: &[ChatMessage], tool_set: Option<u32>) -> Vec<Turn> {
     let assistant_positions: Vec<usize> = messages
         .iter()
         .enumerate()

@@ -17,7 +17,7 @@ use std::path::Path;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::chat::{linear_turns, parse_messages};
+use super::chat::{linear_trajectory, parse_messages};
 use super::json::{RawObject, RecordText, as_count, kind_of};
 use super::{FormatError, SourceUnit, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
@@ -76,18 +76,7 @@ fn read_file(unit: &SourceUnit) -> Result<Trajectory, FormatError> {
         messages
     };
     let chat = parse_messages(&record, messages_raw, "messages")?;
-    let mut turns = linear_turns(&chat, None);
-    for turn in &mut turns {
-        if turn.model.is_none() {
-            turn.model.clone_from(&session.model);
-        }
-    }
-    Ok(Trajectory {
-        session,
-        messages: chat.into_iter().map(|c| c.message).collect(),
-        tool_sets: Vec::new(),
-        turns,
-    })
+    Ok(linear_trajectory(session, chat, Vec::new()))
 }
 
 fn read_session_info(

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::chat::{linear_turns, parse_messages};
+use super::chat::{linear_trajectory, parse_messages};
 use super::json::{RawObject, RecordText, kind_of};
 use super::{FormatError, SourceUnit, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
@@ -104,19 +104,7 @@ fn read_line(path: &str, bytes: &[u8], line: u64) -> Result<Trajectory, FormatEr
     }
     session.metadata_json = object.to_json_without(&["id", "messages", "tools"]);
     let chat = parse_messages(&record, messages, "messages")?;
-    let tool_set = (!tool_sets.is_empty()).then_some(0);
-    let mut turns = linear_turns(&chat, tool_set);
-    for turn in &mut turns {
-        if turn.model.is_none() {
-            turn.model.clone_from(&session.model);
-        }
-    }
-    Ok(Trajectory {
-        session,
-        messages: chat.into_iter().map(|c| c.message).collect(),
-        tool_sets,
-        turns,
-    })
+    Ok(linear_trajectory(session, chat, tool_sets))
 }
 
 #[cfg(test)]

@@ -5,9 +5,7 @@
 use serde_json::Value;
 use trajkit::dataset::Dataset;
 
-use crate::util::{
-    corpus, deepseek_tokenizer, directory_bytes, run_ok, temp_dir, trajectory_files,
-};
+use crate::util::{corpus, corpus_dataset, directory_bytes, trajectory_files};
 
 fn count(value: Option<&Value>) -> Option<u64> {
     value.and_then(Value::as_u64)
@@ -15,17 +13,8 @@ fn count(value: Option<&Value>) -> Option<u64> {
 
 #[test]
 fn every_corpus_trajectory_is_ingested_exactly() {
-    let out = temp_dir();
-    let dataset_path = out.path().join("corpus.trajkit");
-    run_ok([
-        "ingest".as_ref(),
-        corpus().as_os_str(),
-        "-o".as_ref(),
-        dataset_path.as_os_str(),
-        "--tokenizer".as_ref(),
-        deepseek_tokenizer().as_os_str(),
-    ]);
-    let dataset = Dataset::open(&dataset_path).unwrap();
+    let dataset_path = corpus_dataset();
+    let dataset = Dataset::open(dataset_path).unwrap();
     let manifest = dataset.reader().manifest();
     assert_eq!(manifest.rejects.count, 0, "{:?}", manifest.rejects.records);
 
@@ -102,21 +91,12 @@ fn every_corpus_trajectory_is_ingested_exactly() {
 /// The AA replay shape: one JSON line per turn carrying the turn's whole request.
 #[test]
 fn dataset_is_at_least_twenty_times_smaller_than_full_context_lines() {
-    let out = temp_dir();
-    let dataset_path = out.path().join("corpus.trajkit");
-    run_ok([
-        "ingest".as_ref(),
-        corpus().as_os_str(),
-        "-o".as_ref(),
-        dataset_path.as_os_str(),
-        "--tokenizer".as_ref(),
-        deepseek_tokenizer().as_os_str(),
-    ]);
-    let dataset_bytes: usize = directory_bytes(&dataset_path)
+    let dataset_path = corpus_dataset();
+    let dataset_bytes: usize = directory_bytes(dataset_path)
         .iter()
         .map(|(_, bytes)| bytes.len())
         .sum();
-    let dataset = Dataset::open(&dataset_path).unwrap();
+    let dataset = Dataset::open(dataset_path).unwrap();
     let mut replay_bytes = 0usize;
     for session in dataset.sessions() {
         let data = dataset.load(session).unwrap();

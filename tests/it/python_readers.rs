@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use trajkit::dataset::Dataset;
 use trajkit::schema::{MessageRow, SessionRow, TurnRow};
 
-use crate::util::{corpus, deepseek_tokenizer, python, repo, run_ok, temp_dir};
+use crate::util::{corpus_dataset, python, repo};
 
 fn total(values: impl Iterator<Item = Option<u64>>) -> u64 {
     values.map(|v| v.unwrap_or(0)).sum()
@@ -13,20 +13,8 @@ fn total(values: impl Iterator<Item = Option<u64>>) -> u64 {
 
 #[test]
 fn pyarrow_and_duckdb_agree_with_trajkit() {
-    let out = temp_dir();
-    let dataset_path = out.path().join("corpus.trajkit");
-    run_ok([
-        "ingest".as_ref(),
-        corpus().as_os_str(),
-        repo()
-            .join("tests/fixtures/openai_jsonl/tool_calls.jsonl")
-            .as_os_str(),
-        "-o".as_ref(),
-        dataset_path.as_os_str(),
-        "--tokenizer".as_ref(),
-        deepseek_tokenizer().as_os_str(),
-    ]);
-    let dataset = Dataset::open(&dataset_path).unwrap();
+    let dataset_path = corpus_dataset();
+    let dataset = Dataset::open(dataset_path).unwrap();
     let reader = dataset.reader();
     let turns: Vec<TurnRow> = reader.read_all().unwrap();
     let sessions: Vec<SessionRow> = reader.read_all().unwrap();
@@ -57,7 +45,7 @@ fn pyarrow_and_duckdb_agree_with_trajkit() {
 
     let output = std::process::Command::new(python())
         .arg(repo().join("tests/python/read_dataset.py"))
-        .arg(&dataset_path)
+        .arg(dataset_path)
         .output()
         .unwrap();
     assert!(

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -112,8 +113,8 @@ pub fn temp_dir() -> tempfile::TempDir {
         .expect("temporary directory")
 }
 
-/// Every file of a directory (recursively) with its bytes, sorted by path.
-pub fn directory_bytes(directory: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+/// Every file under a directory, recursively, sorted.
+pub fn files_under(directory: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![directory.to_owned()];
     while let Some(next) = stack.pop() {
@@ -122,8 +123,7 @@ pub fn directory_bytes(directory: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let bytes = fs_err::read(&path).expect("readable file");
-                files.push((path.strip_prefix(directory).unwrap().to_owned(), bytes));
+                files.push(path);
             }
         }
     }
@@ -131,20 +131,39 @@ pub fn directory_bytes(directory: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
+/// Every file of a directory (recursively) with its bytes, sorted by path.
+pub fn directory_bytes(directory: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_under(directory)
+        .into_iter()
+        .map(|path| {
+            let bytes = fs_err::read(&path).expect("readable file");
+            (path.strip_prefix(directory).unwrap().to_owned(), bytes)
+        })
+        .collect()
+}
+
 /// All `*.traj.json` files under a directory, sorted.
 pub fn trajectory_files(directory: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![directory.to_owned()];
-    while let Some(next) = stack.pop() {
-        for entry in fs_err::read_dir(&next).expect("readable directory") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.to_string_lossy().ends_with(".traj.json") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+    files_under(directory)
+        .into_iter()
+        .filter(|path| path.to_string_lossy().ends_with(".traj.json"))
+        .collect()
+}
+
+/// The mini-swe-agent corpus ingested with the DeepSeek V4 tokenizer, once per test run.
+pub fn corpus_dataset() -> &'static Path {
+    static DATASET: OnceLock<PathBuf> = OnceLock::new();
+    DATASET.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corpus-deepseek.trajkit");
+        run_ok([
+            "ingest".as_ref(),
+            corpus().as_os_str(),
+            "-o".as_ref(),
+            path.as_os_str(),
+            "--force".as_ref(),
+            "--tokenizer".as_ref(),
+            deepseek_tokenizer().as_os_str(),
+        ]);
+        path
+    })
 }
