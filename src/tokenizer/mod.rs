@@ -2,7 +2,13 @@
 //!
 //! Turns never re-tokenize their context: ingest encodes every distinct message of a session once
 //! and derives each turn's counts and block hashes from those ids. This module only encodes; it
-//! knows nothing of messages or turns.
+//! knows nothing of messages or turns. Encoding is exact (the ids of the reference
+//! implementation) and fast: pre-tokenization runs on a linear-time regex engine (`split`), and
+//! each distinct pre-token is merged once per thread (`pieces`).
+
+mod hugging_face;
+mod pieces;
+pub mod split;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -11,6 +17,8 @@ use sha2::{Digest, Sha256};
 use tiktoken_rs::CoreBPE;
 
 use crate::schema::manifest::TokenizerIdentity;
+use hugging_face::FastPipeline;
+use split::SplitStage;
 
 /// What `--tokenizer` asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +89,15 @@ pub struct Tokenizer {
 }
 
 enum Engine {
-    HuggingFace(Box<tokenizers::Tokenizer>),
-    Tiktoken(CoreBPE),
+    HuggingFace {
+        tokenizer: Box<tokenizers::Tokenizer>,
+        fast: Option<FastPipeline>,
+    },
+    Tiktoken {
+        bpe: CoreBPE,
+        stage: Option<SplitStage>,
+        namespace: u64,
+    },
 }
 
 impl Tokenizer {
@@ -118,7 +133,11 @@ impl Tokenizer {
             }
         }
         Ok(Tokenizer {
-            engine: Engine::Tiktoken(bpe),
+            engine: Engine::Tiktoken {
+                bpe,
+                stage: SplitStage::new(tiktoken_rs::O200K_BASE_PAT_STR),
+                namespace: pieces::new_namespace(),
+            },
             identity: TokenizerIdentity {
                 name: name.to_owned(),
                 kind: "tiktoken".to_owned(),
@@ -137,8 +156,14 @@ impl Tokenizer {
                 path: path.to_owned(),
                 message: error.to_string(),
             })?;
+        let fast = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|config| FastPipeline::recognize(&config, &tokenizer));
         Ok(Tokenizer {
-            engine: Engine::HuggingFace(Box::new(tokenizer)),
+            engine: Engine::HuggingFace {
+                tokenizer: Box::new(tokenizer),
+                fast,
+            },
             identity: TokenizerIdentity {
                 name: display_name(path),
                 kind: "huggingface".to_owned(),
@@ -156,17 +181,69 @@ impl Tokenizer {
     /// the text are handled as the tokenizer itself does (Hugging Face matches its added tokens;
     /// tiktoken encodes them as ordinary text).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids = Vec::new();
         if text.is_empty() {
-            return Ok(Vec::new());
+            return Ok(ids);
         }
+        let encode_error = |error: tokenizers::Error| TokenizerError::Encode {
+            message: error.to_string(),
+        };
         match &self.engine {
-            Engine::HuggingFace(tokenizer) => tokenizer
+            Engine::HuggingFace { tokenizer, fast } => {
+                let handled = match fast {
+                    Some(fast) => fast
+                        .encode(tokenizer, text, &mut ids)
+                        .map_err(encode_error)?,
+                    None => false,
+                };
+                if !handled {
+                    ids.clear();
+                    ids = self.reference_encode(text)?;
+                }
+            }
+            Engine::Tiktoken {
+                bpe,
+                stage: Some(stage),
+                namespace,
+            } => {
+                // A pre-token encoded alone gives the ids it gets inside the text: tiktoken's
+                // regex splits it back into itself.
+                stage.split(text, &mut |piece| {
+                    let _ = pieces::extend_with::<std::convert::Infallible>(
+                        *namespace,
+                        piece,
+                        &mut ids,
+                        |piece| Ok(bpe.encode_ordinary(piece)),
+                    );
+                });
+            }
+            Engine::Tiktoken {
+                bpe, stage: None, ..
+            } => ids = bpe.encode_ordinary(text),
+        }
+        Ok(ids)
+    }
+
+    /// The reference implementation's ids for `text` (Hugging Face `encode` without special
+    /// tokens, or tiktoken's `encode_ordinary`), bypassing every fast path.
+    pub fn reference_encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        match &self.engine {
+            Engine::HuggingFace { tokenizer, .. } => tokenizer
                 .encode_fast(text, false)
                 .map(|encoding| encoding.get_ids().to_vec())
                 .map_err(|error| TokenizerError::Encode {
                     message: error.to_string(),
                 }),
-            Engine::Tiktoken(bpe) => Ok(bpe.encode_ordinary(text)),
+            Engine::Tiktoken { bpe, .. } => Ok(bpe.encode_ordinary(text)),
+        }
+    }
+
+    /// Whether the fast path applies to this tokenizer (otherwise every text takes the
+    /// reference path).
+    pub fn has_fast_path(&self) -> bool {
+        match &self.engine {
+            Engine::HuggingFace { fast, .. } => fast.is_some(),
+            Engine::Tiktoken { stage, .. } => stage.is_some(),
         }
     }
 }
