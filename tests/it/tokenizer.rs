@@ -69,8 +69,8 @@ fn corpus_texts() -> Vec<String> {
     texts.into_iter().collect()
 }
 
-fn assert_exact(spec: TokenizerSpec) {
-    let tokenizer = Tokenizer::load(&spec).unwrap().unwrap();
+fn assert_exact(spec: &TokenizerSpec) {
+    let tokenizer = Tokenizer::load(spec).unwrap().unwrap();
     assert!(
         tokenizer.has_fast_path(),
         "{spec:?} is not on the fast path"
@@ -99,17 +99,17 @@ fn assert_exact(spec: TokenizerSpec) {
 
 #[test]
 fn deepseek_v4_counts_are_exact_on_every_corpus_text() {
-    assert_exact(TokenizerSpec::HuggingFace(deepseek_tokenizer()));
+    assert_exact(&TokenizerSpec::HuggingFace(deepseek_tokenizer()));
 }
 
 #[test]
 fn qwen3_counts_are_exact_on_every_corpus_text() {
-    assert_exact(TokenizerSpec::HuggingFace(qwen3_tokenizer()));
+    assert_exact(&TokenizerSpec::HuggingFace(qwen3_tokenizer()));
 }
 
 #[test]
 fn o200k_counts_are_exact_on_every_corpus_text() {
-    assert_exact(TokenizerSpec::O200k);
+    assert_exact(&TokenizerSpec::O200k);
 }
 
 /// Added (special) tokens inside a text take the reference path and still match.
