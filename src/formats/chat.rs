@@ -192,62 +192,79 @@ pub fn tool_call_row(call: &Value) -> ToolCallRow {
 }
 
 /// Collects call facts from a message's `usage` key and from a logged provider response under
-/// `extra.response` (mini-swe-agent and AA recordings) or `response`.
+/// `extra.response` (mini-swe-agent and AA recordings) or `response`. Only the small values are
+/// parsed: the response's copy of the content and any encrypted reasoning are skipped, not
+/// copied.
 fn call_info(object: &RawObject<'_>) -> CallInfo {
     let mut info = CallInfo::default();
-    let extra: Option<Value> = object
-        .get("extra")
-        .and_then(|raw| serde_json::from_str(raw.get()).ok());
-    let response: Option<Value> = match extra.as_ref().and_then(|e| e.get("response")) {
-        Some(response) => Some(response.clone()),
-        None => object
-            .get("response")
-            .and_then(|raw| serde_json::from_str(raw.get()).ok()),
-    };
-    let usage: Option<Value> = match response.as_ref().and_then(|r| r.get("usage")) {
-        Some(usage) => Some(usage.clone()),
-        None => object
-            .get("usage")
-            .and_then(|raw| serde_json::from_str(raw.get()).ok()),
-    };
-    if let Some(usage) = usage.as_ref().filter(|u| u.is_object()) {
+    let extra = object_of(object.get("extra"));
+    let response = object_of(
+        extra
+            .as_ref()
+            .and_then(|e| e.get("response"))
+            .or_else(|| object.get("response")),
+    );
+    let usage = response
+        .as_ref()
+        .and_then(|r| r.get("usage"))
+        .or_else(|| object.get("usage"))
+        .filter(|raw| raw.get().starts_with('{'))
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+    if let Some(usage) = &usage {
         info.usage = usage_from(usage);
         info.cost_usd = usage.get("cost").and_then(Value::as_f64);
     }
     if let Some(extra) = &extra {
-        info.timestamp_unix_s = extra.get("timestamp").and_then(Value::as_f64);
-        if let Some(cost) = extra.get("cost").and_then(Value::as_f64) {
+        info.timestamp_unix_s = number_of(extra.get("timestamp"));
+        if let Some(cost) = number_of(extra.get("cost")) {
             info.cost_usd.get_or_insert(cost);
         }
     }
     if let Some(response) = &response {
-        let text = |key: &str| response.get(key).and_then(Value::as_str).map(str::to_owned);
-        info.model = text("model");
-        info.response_id = text("id");
-        info.created_unix_s = response.get("created").and_then(Value::as_f64);
-        let choice = response.get("choices").and_then(|c| c.get(0));
+        info.model = string_of(response.get("model"));
+        info.response_id = string_of(response.get("id"));
+        info.created_unix_s = number_of(response.get("created"));
+        let choice = response
+            .get("choices")
+            .filter(|raw| raw.get().starts_with('['))
+            .and_then(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
+            .and_then(|choices| object_of(choices.first().copied()));
         info.finish_reason = choice
-            .and_then(|c| c.get("finish_reason"))
-            .and_then(Value::as_str)
-            .or_else(|| response.get("stop_reason").and_then(Value::as_str))
-            .map(str::to_owned);
-        if let Some(message) = choice.and_then(|c| c.get("message")) {
-            info.reasoning = ["reasoning", "reasoning_content"]
-                .iter()
-                .find_map(|key| message.get(*key).and_then(Value::as_str))
-                .filter(|text| !text.is_empty())
-                .map(str::to_owned);
+            .as_ref()
+            .and_then(|c| string_of(c.get("finish_reason")))
+            .or_else(|| string_of(response.get("stop_reason")));
+        if let Some(message) = object_of(choice.as_ref().and_then(|c| c.get("message"))) {
+            info.reasoning = string_of(message.get("reasoning"))
+                .or_else(|| string_of(message.get("reasoning_content")))
+                .filter(|text| !text.is_empty());
             info.reasoning_encrypted = message
                 .get("reasoning_details")
-                .and_then(Value::as_array)
+                .and_then(|raw| serde_json::from_str::<Vec<RawObject>>(raw.get()).ok())
                 .is_some_and(|details| {
                     details.iter().any(|detail| {
-                        detail.get("type").and_then(Value::as_str) == Some("reasoning.encrypted")
+                        string_of(detail.get("type")).as_deref() == Some("reasoning.encrypted")
                     })
                 });
         }
     }
     info
+}
+
+/// A raw value as an object of raw values, when it is an object.
+fn object_of(raw: Option<&RawValue>) -> Option<RawObject<'_>> {
+    raw.filter(|raw| raw.get().starts_with('{'))
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+}
+
+/// A raw value as a string, when it is one.
+fn string_of(raw: Option<&RawValue>) -> Option<String> {
+    raw.filter(|raw| raw.get().starts_with('"'))
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+}
+
+/// A raw value as a number, when it is one.
+fn number_of(raw: Option<&RawValue>) -> Option<f64> {
+    raw.and_then(|raw| serde_json::from_str(raw.get()).ok())
 }
 
 /// Reads a usage object in any of the shapes providers log.

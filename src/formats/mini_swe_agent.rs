@@ -47,33 +47,29 @@ pub fn read(unit: SourceUnit) -> impl Iterator<Item = Result<Trajectory, FormatE
 
 fn read_file(unit: &SourceUnit) -> Result<Trajectory, FormatError> {
     let record = RecordText::decode(&unit.data, &unit.path, unit.first_line)?;
-    let trimmed = record.text.trim_start();
-    let top: &RawValue = match trimmed.as_bytes().first() {
+    let mut session = SessionInfo {
+        session_id: file_stem_id(&unit.path, &SUFFIXES),
+        agent: Some(AGENT.to_owned()),
+        ..SessionInfo::default()
+    };
+    let parse_error = |error: serde_json::Error| record.json_error(&error, 0, "");
+    let messages_raw: &RawValue = match record.text.trim_start().as_bytes().first() {
         None => return Err(record.error("empty file")),
-        Some(b'{' | b'[') => {
-            serde_json::from_str(record.text).map_err(|error| record.json_error(&error, 0, ""))?
+        Some(b'[') => serde_json::from_str(record.text).map_err(parse_error)?,
+        Some(b'{') => {
+            let object: RawObject = serde_json::from_str(record.text).map_err(parse_error)?;
+            let messages = object
+                .get("messages")
+                .ok_or_else(|| record.error("trajectory has no `messages`"))?;
+            read_session_info(&record, &object, &mut session)?;
+            session.metadata_json = object.to_json_without(&["messages"]);
+            messages
         }
         Some(_) => {
             return Err(record.error(
                 "expected a mini-swe-agent trajectory (a JSON object or array of messages)",
             ));
         }
-    };
-    let mut session = SessionInfo {
-        session_id: file_stem_id(&unit.path, &SUFFIXES),
-        agent: Some(AGENT.to_owned()),
-        ..SessionInfo::default()
-    };
-    let messages_raw = if top.get().starts_with('[') {
-        top
-    } else {
-        let object: RawObject = record.parse(top, "")?;
-        let messages = object
-            .get("messages")
-            .ok_or_else(|| record.error_at(top, "", "trajectory has no `messages`"))?;
-        read_session_info(&record, &object, &mut session)?;
-        session.metadata_json = object.to_json_without(&["messages"]);
-        messages
     };
     let chat = parse_messages(&record, messages_raw, "messages")?;
     Ok(linear_trajectory(session, chat, Vec::new()))

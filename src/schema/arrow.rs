@@ -34,6 +34,10 @@ pub trait TableRow: Serialize + DeserializeOwned + JsonSchema + Send + 'static {
     /// The table's Arrow schema.
     fn schema() -> SchemaRef;
 
+    /// Rough size of the row's variable-length data in bytes, so that writers can bound the rows
+    /// they buffer by memory rather than by count (a session row can carry 20 KB of metadata).
+    fn approximate_bytes(&self) -> usize;
+
     /// Converts rows to a record batch.
     fn to_batch(rows: &[Self]) -> Result<RecordBatch, ConversionError> {
         let schema = Self::schema();
@@ -64,7 +68,7 @@ fn trace<Row: Serialize + DeserializeOwned>() -> SchemaRef {
 }
 
 macro_rules! table_row {
-    ($row:ty, $table:literal) => {
+    ($row:ty, $table:literal, |$this:ident| $bytes:expr) => {
         impl TableRow for $row {
             const TABLE: &'static str = $table;
 
@@ -72,13 +76,35 @@ macro_rules! table_row {
                 static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
                 SCHEMA.get_or_init(trace::<$row>).clone()
             }
+
+            fn approximate_bytes(&self) -> usize {
+                let $this = self;
+                $bytes
+            }
         }
     };
 }
 
-table_row!(TurnRow, "turns");
-table_row!(SessionRow, "sessions");
-table_row!(MessageRow, "messages");
+fn text_bytes(text: Option<&String>) -> usize {
+    text.map_or(0, String::len)
+}
+
+table_row!(TurnRow, "turns", |row| 256
+    + text_bytes(row.output_reasoning.as_ref())
+    + row.context.len() * 8
+    + row.hash_ids_new.as_ref().map_or(0, |ids| ids.len() * 8)
+    + row
+        .output_tool_calls
+        .iter()
+        .map(|call| call.name.len() + call.arguments.len() + 32)
+        .sum::<usize>());
+table_row!(SessionRow, "sessions", |row| 256
+    + text_bytes(row.metadata_json.as_ref())
+    + row.tool_sets.iter().map(String::len).sum::<usize>());
+table_row!(MessageRow, "messages", |row| 64
+    + row.session_id.len()
+    + text_bytes(row.content.as_ref())
+    + text_bytes(row.fields_json.as_ref()));
 
 #[cfg(test)]
 mod tests {
