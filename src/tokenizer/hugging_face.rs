@@ -171,14 +171,19 @@ fn stages(pre_tokenizer: &Value) -> Option<Vec<SplitStage>> {
             splits
                 .iter()
                 .map(|step| {
-                    let is_isolated_split = step.get("type").and_then(Value::as_str)
-                        == Some("Split")
-                        && step.get("behavior").and_then(Value::as_str) == Some("Isolated")
-                        && flag(step, "invert") == Some(false);
-                    if !is_isolated_split {
+                    if step.get("type").and_then(Value::as_str) != Some("Split") {
                         return None;
                     }
-                    SplitStage::new(step.get("pattern")?.get("Regex")?.as_str()?)
+                    let stage = SplitStage::new(step.get("pattern")?.get("Regex")?.as_str()?)?;
+                    match (
+                        step.get("behavior").and_then(Value::as_str),
+                        flag(step, "invert"),
+                    ) {
+                        (Some("Isolated"), Some(false)) => Some(stage),
+                        // Removing what does not match keeps exactly the matches.
+                        (Some("Removed"), Some(true)) => Some(stage.matches_only()),
+                        _ => None,
+                    }
                 })
                 .collect()
         }

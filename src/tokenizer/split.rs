@@ -20,6 +20,7 @@ const WHITESPACE_LOOKAHEAD_SUFFIX: &str = r"|\s+(?!\S)|\s+";
 pub struct SplitStage {
     regex: Regex,
     whitespace_lookahead: bool,
+    keep_gaps: bool,
 }
 
 impl SplitStage {
@@ -35,11 +36,20 @@ impl SplitStage {
         Some(SplitStage {
             regex,
             whitespace_lookahead,
+            keep_gaps: true,
         })
     }
 
-    /// Calls `emit` with every piece of `text`, in order: each match and each non-empty gap
-    /// between matches (Hugging Face's `Isolated` behavior).
+    /// The same stage keeping only the matches and dropping the text between them (Hugging
+    /// Face's `Removed` behavior with `invert: true`).
+    #[must_use]
+    pub fn matches_only(mut self) -> SplitStage {
+        self.keep_gaps = false;
+        self
+    }
+
+    /// Calls `emit` with every piece of `text`, in order: each match and, unless the stage keeps
+    /// matches only, each non-empty gap between matches (Hugging Face's `Isolated` behavior).
     pub fn split<'t>(&self, text: &'t str, emit: &mut dyn FnMut(&'t str)) {
         let mut position = 0;
         let mut last = 0;
@@ -66,14 +76,14 @@ impl SplitStage {
                     }
                 }
             }
-            if start > last {
+            if start > last && self.keep_gaps {
                 emit(&text[last..start]);
             }
             emit(&text[start..end]);
             last = end;
             position = end;
         }
-        if last < text.len() {
+        if last < text.len() && self.keep_gaps {
             emit(&text[last..]);
         }
     }

