@@ -103,7 +103,7 @@ fn qwen3_counts_are_exact_on_every_corpus_text() {
     assert_exact(&TokenizerSpec::HuggingFace(npm_tokenizer("qwen3")));
 }
 
-/// GPT-4o's `tokenizer.json` (o200k_base in Hugging Face form, split with `Removed` + `invert`).
+/// GPT-4o's `tokenizer.json` (`o200k_base` in Hugging Face form, split with `Removed` + `invert`).
 #[test]
 fn gpt4o_counts_are_exact_on_every_corpus_text() {
     assert_exact(&TokenizerSpec::HuggingFace(npm_tokenizer("gpt4o")));
