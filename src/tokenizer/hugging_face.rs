@@ -12,6 +12,7 @@
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
+use serde::Deserialize;
 use serde_json::Value;
 use tokenizers::{Model, NormalizedString, Normalizer};
 
@@ -39,6 +40,24 @@ static BYTE_CHARS: LazyLock<[char; 256]> = LazyLock::new(|| {
     table
 });
 
+/// The parts of a `tokenizer.json` the fast path depends on.
+#[derive(Deserialize)]
+struct Configuration {
+    #[serde(default)]
+    normalizer: Value,
+    #[serde(default)]
+    pre_tokenizer: Value,
+    model: ModelConfiguration,
+}
+
+#[derive(Deserialize)]
+struct ModelConfiguration {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    dropout: Value,
+}
+
 /// The recognized fast pipeline of one tokenizer.
 pub struct FastPipeline {
     added_tokens: AhoCorasick,
@@ -48,12 +67,14 @@ pub struct FastPipeline {
 }
 
 impl FastPipeline {
-    /// Recognizes the tokenizer's configuration (`config` is its parsed `tokenizer.json`);
-    /// `None` when this path cannot reproduce it exactly.
-    pub fn recognize(config: &Value, tokenizer: &tokenizers::Tokenizer) -> Option<FastPipeline> {
-        let nfc = match config.get("normalizer") {
-            None | Some(Value::Null) => false,
-            Some(normalizer) => match normalizer.get("type").and_then(Value::as_str) {
+    /// Recognizes the tokenizer's configuration from its `tokenizer.json` bytes; `None` when
+    /// this path cannot reproduce it exactly. Only the small configuration objects are parsed:
+    /// the vocabulary and merges are skipped.
+    pub fn recognize(json: &[u8], tokenizer: &tokenizers::Tokenizer) -> Option<FastPipeline> {
+        let config: Configuration = serde_json::from_slice(json).ok()?;
+        let nfc = match &config.normalizer {
+            Value::Null => false,
+            normalizer => match normalizer.get("type").and_then(Value::as_str) {
                 Some("NFC") => true,
                 Some("Sequence")
                     if normalizer
@@ -66,13 +87,10 @@ impl FastPipeline {
                 _ => return None,
             },
         };
-        let model = config.get("model")?;
-        if model.get("type").and_then(Value::as_str) != Some("BPE")
-            || !model.get("dropout").is_none_or(Value::is_null)
-        {
+        if config.model.kind.as_deref() != Some("BPE") || !config.model.dropout.is_null() {
             return None;
         }
-        let stages = stages(config.get("pre_tokenizer")?)?;
+        let stages = stages(&config.pre_tokenizer)?;
         let contents: Vec<String> = tokenizer
             .get_added_tokens_decoder()
             .into_values()

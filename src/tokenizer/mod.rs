@@ -156,9 +156,7 @@ impl Tokenizer {
                 path: path.to_owned(),
                 message: error.to_string(),
             })?;
-        let fast = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|config| FastPipeline::recognize(&config, &tokenizer));
+        let fast = FastPipeline::recognize(&bytes, &tokenizer);
         Ok(Tokenizer {
             engine: Engine::HuggingFace {
                 tokenizer: Box::new(tokenizer),
