@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// glibc's allocator fragments under ingest's churn of large buffers across threads (RSS drifted
-// upward with input size); mimalloc keeps peak memory flat and allocation cheap.
+// glibc's allocator fragments under ingest's churn of large buffers across threads (resident
+// memory crept up with input size while the heap stayed flat); jemalloc returns it.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = trajkit::cli::Cli::parse();

@@ -29,9 +29,9 @@ use crate::schema::{
 /// Rows converted to Arrow at a time, at most.
 const BATCH_ROWS: usize = 4096;
 /// Approximate bytes of buffered rows converted to Arrow at a time, at most.
-const BATCH_BYTES: usize = 8 << 20;
+const BATCH_BYTES: usize = 4 << 20;
 /// Row groups are closed when their encoded size passes this, bounding writer memory.
-const ROW_GROUP_BYTES: usize = 16 << 20;
+const ROW_GROUP_BYTES: usize = 8 << 20;
 
 /// A dataset could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -30,7 +30,7 @@ use encode::{EncodedSession, Provenance};
 /// Bytes of a line-oriented file handed to one worker at a time.
 const CHUNK_BYTES: usize = 8 << 20;
 /// Bytes of input processed per window (bounds memory together with the largest session).
-const WINDOW_BYTES: usize = 16 << 20;
+const WINDOW_BYTES: usize = 8 << 20;
 /// Units processed per window at most.
 const WINDOW_UNITS: usize = 64;
 
