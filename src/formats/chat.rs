@@ -65,8 +65,17 @@ pub fn parse_messages(
         ));
     }
     let items: Vec<&RawValue> = record.parse(raw, json_path)?;
+    parse_message_items(record, &items, json_path)
+}
+
+/// Parses the raw elements of a message array located at `json_path` within `record`.
+pub fn parse_message_items(
+    record: &RecordText<'_>,
+    items: &[&RawValue],
+    json_path: &str,
+) -> Result<Vec<ChatMessage>, FormatError> {
     items
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(index, item)| parse_message(record, item, &format!("{json_path}[{index}]")))
         .collect()

@@ -77,6 +77,65 @@ impl<'de> Visitor<'de> for RawObjectVisitor {
     }
 }
 
+/// A JSON object parsed in one pass, with the value of one key split into its raw array elements
+/// (the rest kept raw, as in `RawObject`). Large documents are mostly that one array (a
+/// trajectory's `messages`), so this saves a full scan of it.
+#[derive(Debug)]
+pub struct RawObjectWithArray<'a> {
+    /// Every other key.
+    pub object: RawObject<'a>,
+    /// The array's elements, when the key was present.
+    pub array: Option<Vec<&'a RawValue>>,
+}
+
+/// Parses `text` as an object whose `key` holds an array. Fails (and the caller should take a
+/// slower path that explains why) when the text is not such an object.
+pub fn parse_object_with_array<'a>(
+    text: &'a str,
+    key: &str,
+) -> Result<RawObjectWithArray<'a>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let parsed = de::DeserializeSeed::deserialize(WithArray { key }, &mut deserializer)?;
+    deserializer.end()?;
+    Ok(parsed)
+}
+
+struct WithArray<'k> {
+    key: &'k str,
+}
+
+impl<'de> de::DeserializeSeed<'de> for WithArray<'_> {
+    type Value = RawObjectWithArray<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WithArray<'_> {
+    type Value = RawObjectWithArray<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "a JSON object with an array `{}`", self.key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        let mut array = None;
+        while let Some(Key(key)) = map.next_key()? {
+            if key == self.key && array.is_none() {
+                array = Some(map.next_value::<Vec<&'de RawValue>>()?);
+            } else {
+                entries.push((key, map.next_value::<&'de RawValue>()?));
+            }
+        }
+        Ok(RawObjectWithArray {
+            object: RawObject { entries },
+            array,
+        })
+    }
+}
+
 /// A map key borrowed from the input when it has no escapes.
 struct Key<'a>(Cow<'a, str>);
 
@@ -278,6 +337,20 @@ mod tests {
             object.to_json_without(&["c"]).unwrap(),
             r#"{"b":1.50,"aA":{"x": [1,2]}}"#
         );
+    }
+
+    #[test]
+    fn one_pass_parsing_splits_the_array_and_keeps_the_rest() {
+        let text = r#"{"a": 1, "messages": [{"role": "user"}, 2], "b": "x"}"#;
+        let parsed = parse_object_with_array(text, "messages").unwrap();
+        let items: Vec<&str> = parsed.array.unwrap().iter().map(|v| v.get()).collect();
+        assert_eq!(items, [r#"{"role": "user"}"#, "2"]);
+        assert_eq!(
+            parsed.object.to_json_without(&[]).unwrap(),
+            r#"{"a":1,"b":"x"}"#
+        );
+        assert!(parse_object_with_array(r#"{"messages": 3}"#, "messages").is_err());
+        assert!(parse_object_with_array("[1]", "messages").is_err());
     }
 
     #[test]

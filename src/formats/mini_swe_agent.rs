@@ -17,8 +17,10 @@ use std::path::Path;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::chat::{linear_trajectory, parse_messages};
-use super::json::{RawObject, RecordText, as_count, kind_of};
+use super::chat::{linear_trajectory, parse_message_items, parse_messages};
+use super::json::{
+    RawObject, RawObjectWithArray, RecordText, as_count, kind_of, parse_object_with_array,
+};
 use super::{FormatError, SourceUnit, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
 
@@ -53,6 +55,20 @@ fn read_file(unit: &SourceUnit) -> Result<Trajectory, FormatError> {
         ..SessionInfo::default()
     };
     let parse_error = |error: serde_json::Error| record.json_error(&error, 0, "");
+    if record.text.trim_start().starts_with('{') {
+        // The common case in one pass over the file; anything unexpected takes the path below,
+        // which locates the problem.
+        if let Ok(RawObjectWithArray {
+            object,
+            array: Some(items),
+        }) = parse_object_with_array(record.text, "messages")
+        {
+            read_session_info(&record, &object, &mut session)?;
+            session.metadata_json = object.to_json_without(&[]);
+            let chat = parse_message_items(&record, &items, "messages")?;
+            return Ok(linear_trajectory(session, chat, Vec::new()));
+        }
+    }
     let messages_raw: &RawValue = match record.text.trim_start().as_bytes().first() {
         None => return Err(record.error("empty file")),
         Some(b'[') => serde_json::from_str(record.text).map_err(parse_error)?,
