@@ -6,6 +6,7 @@ mod formats;
 mod help;
 mod ingest;
 mod python_readers;
+mod robustness;
 mod schemas;
 mod show;
 mod tokenizer;
