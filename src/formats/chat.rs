@@ -10,7 +10,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::FormatError;
-use super::json::{RawObject, RecordText, as_count, kind_of};
+use super::json::{
+    RawObject, RawObjectWithArray, RecordText, as_count, kind_of, parse_object_with_array,
+};
 use crate::schema::{
     Exactness, Message, ReportedUsage, SessionInfo, ToolCallRow, Trajectory, Turn,
 };
@@ -66,6 +68,32 @@ pub fn parse_messages(
     }
     let items: Vec<&RawValue> = record.parse(raw, json_path)?;
     parse_message_items(record, &items, json_path)
+}
+
+/// Parses a JSON object holding a `messages` array (a trajectory file, a JSONL record) in one
+/// pass over the text, returning its other keys and the parsed messages. When the text is not
+/// such an object, a second, slower pass says where and why; `missing` is the message for an
+/// object without `messages`.
+pub fn parse_messages_document<'a>(
+    record: &RecordText<'a>,
+    missing: &str,
+) -> Result<(RawObject<'a>, Vec<ChatMessage>), FormatError> {
+    if let Ok(RawObjectWithArray {
+        object,
+        array: Some(items),
+    }) = parse_object_with_array(record.text, "messages")
+    {
+        let chat = parse_message_items(record, &items, "messages")?;
+        return Ok((object, chat));
+    }
+    let object: RawObject =
+        serde_json::from_str(record.text).map_err(|error| record.json_error(&error, 0, ""))?;
+    let messages = object
+        .get("messages")
+        .ok_or_else(|| record.error(missing))?;
+    parse_messages(record, messages, "messages")?;
+    // The one-pass parse only fails where the passes above do.
+    Err(record.error("`messages` could not be read"))
 }
 
 /// Parses the raw elements of a message array located at `json_path` within `record`.

@@ -17,10 +17,8 @@ use std::path::Path;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::chat::{linear_trajectory, parse_message_items, parse_messages};
-use super::json::{
-    RawObject, RawObjectWithArray, RecordText, as_count, kind_of, parse_object_with_array,
-};
+use super::chat::{linear_trajectory, parse_messages, parse_messages_document};
+use super::json::{RawObject, RecordText, as_count, kind_of};
 use super::{FormatError, SourceUnit, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
 
@@ -54,41 +52,23 @@ fn read_file(unit: &SourceUnit) -> Result<Trajectory, FormatError> {
         agent: Some(AGENT.to_owned()),
         ..SessionInfo::default()
     };
-    let parse_error = |error: serde_json::Error| record.json_error(&error, 0, "");
-    if record.text.trim_start().starts_with('{') {
-        // The common case in one pass over the file; anything unexpected takes the path below,
-        // which locates the problem.
-        if let Ok(RawObjectWithArray {
-            object,
-            array: Some(items),
-        }) = parse_object_with_array(record.text, "messages")
-        {
+    match record.text.trim_start().as_bytes().first() {
+        None => Err(record.error("empty file")),
+        Some(b'[') => {
+            let messages: &RawValue = serde_json::from_str(record.text)
+                .map_err(|error| record.json_error(&error, 0, ""))?;
+            let chat = parse_messages(&record, messages, "messages")?;
+            Ok(linear_trajectory(session, chat, Vec::new()))
+        }
+        Some(b'{') => {
+            let (object, chat) = parse_messages_document(&record, "trajectory has no `messages`")?;
             read_session_info(&record, &object, &mut session)?;
             session.metadata_json = object.to_json_without(&[]);
-            let chat = parse_message_items(&record, &items, "messages")?;
-            return Ok(linear_trajectory(session, chat, Vec::new()));
+            Ok(linear_trajectory(session, chat, Vec::new()))
         }
+        Some(_) => Err(record
+            .error("expected a mini-swe-agent trajectory (a JSON object or array of messages)")),
     }
-    let messages_raw: &RawValue = match record.text.trim_start().as_bytes().first() {
-        None => return Err(record.error("empty file")),
-        Some(b'[') => serde_json::from_str(record.text).map_err(parse_error)?,
-        Some(b'{') => {
-            let object: RawObject = serde_json::from_str(record.text).map_err(parse_error)?;
-            let messages = object
-                .get("messages")
-                .ok_or_else(|| record.error("trajectory has no `messages`"))?;
-            read_session_info(&record, &object, &mut session)?;
-            session.metadata_json = object.to_json_without(&["messages"]);
-            messages
-        }
-        Some(_) => {
-            return Err(record.error(
-                "expected a mini-swe-agent trajectory (a JSON object or array of messages)",
-            ));
-        }
-    };
-    let chat = parse_messages(&record, messages_raw, "messages")?;
-    Ok(linear_trajectory(session, chat, Vec::new()))
 }
 
 fn read_session_info(

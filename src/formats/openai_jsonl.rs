@@ -11,8 +11,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::chat::{linear_trajectory, parse_message_items, parse_messages};
-use super::json::{RawObject, RawObjectWithArray, RecordText, kind_of, parse_object_with_array};
+use super::chat::{linear_trajectory, parse_messages_document};
+use super::json::{RecordText, kind_of};
 use super::{FormatError, SourceUnit, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
 
@@ -65,13 +65,7 @@ fn read_line(path: &str, bytes: &[u8], line: u64) -> Result<Trajectory, FormatEr
             .map_or("invalid JSON", kind_of);
         return Err(record.error(format!("expected a JSON object per line, found {found}")));
     }
-    let Ok(RawObjectWithArray {
-        object,
-        array: Some(items),
-    }) = parse_object_with_array(record.text, "messages")
-    else {
-        return Err(locate_failure(&record));
-    };
+    let (object, chat) = parse_messages_document(&record, "record has no `messages`")?;
     let mut session = SessionInfo {
         source_line: Some(line),
         ..SessionInfo::default()
@@ -105,23 +99,7 @@ fn read_line(path: &str, bytes: &[u8], line: u64) -> Result<Trajectory, FormatEr
         }
     }
     session.metadata_json = object.to_json_without(&["id", "messages", "tools"]);
-    let chat = parse_message_items(&record, &items, "messages")?;
     Ok(linear_trajectory(session, chat, tool_sets))
-}
-
-/// Why a line is not an object with a `messages` array, located (the one-pass parse only says
-/// that it is not).
-fn locate_failure(record: &RecordText<'_>) -> FormatError {
-    let object: RawObject = match serde_json::from_str(record.text) {
-        Ok(object) => object,
-        Err(error) => return record.json_error(&error, 0, ""),
-    };
-    match object.get("messages") {
-        None => record.error("record has no `messages`"),
-        Some(messages) => parse_messages(record, messages, "messages")
-            .err()
-            .unwrap_or_else(|| record.error("`messages` could not be read")),
-    }
 }
 
 #[cfg(test)]

@@ -195,7 +195,6 @@ impl Tokenizer {
                     None => false,
                 };
                 if !handled {
-                    ids.clear();
                     ids = self.reference_encode(text)?;
                 }
             }
