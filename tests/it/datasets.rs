@@ -4,7 +4,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use trajkit::dataset::Dataset;
 
-use crate::util::{repo, run_ok, temp_dir};
+use crate::util::{ingest_args, repo, run_ok, temp_dir};
 
 #[derive(Deserialize)]
 struct DatasetManifest {
@@ -53,14 +53,11 @@ fn embedded_datasets_match_their_manifests() {
         }
         let out = temp_dir();
         let dataset = out.path().join("d");
-        run_ok([
-            "ingest".as_ref(),
-            directory.as_os_str(),
-            "--format".as_ref(),
-            manifest.format.as_ref(),
-            "-o".as_ref(),
-            dataset.as_os_str(),
-        ]);
+        run_ok(ingest_args(
+            &[&directory],
+            &dataset,
+            &["--format", &manifest.format],
+        ));
         let opened = Dataset::open(&dataset).unwrap();
         assert_eq!(opened.sessions().len() as u64, manifest.sessions);
         assert_eq!(opened.reader().manifest().tables.turns.rows, manifest.turns);

@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use trajkit::dataset::Dataset;
 
-use crate::util::{corpus, directory_bytes, repo, run, run_ok, sample_inputs, temp_dir, trajkit};
+use crate::util::{
+    corpus, directory_bytes, ingest_args, repo, run, run_ok, sample_inputs, temp_dir, trajkit,
+};
 
 /// Runs ingest from the repository root so that paths in messages are stable.
 fn ingest_in_repo(args: &[&str], output: &Path) -> crate::util::Run {
@@ -109,13 +111,7 @@ fn ten_megabyte_lines_are_read_or_located() {
     )
     .unwrap();
     let dataset = out.path().join("d");
-    let run = run_ok([
-        "ingest".as_ref(),
-        good.as_os_str(),
-        bad.as_os_str(),
-        "-o".as_ref(),
-        dataset.as_os_str(),
-    ]);
+    let run = run_ok(ingest_args(&[&good, &bad], &dataset, &[]));
     let opened = Dataset::open(&dataset).unwrap();
     assert_eq!(opened.sessions().len(), 1);
     let data = opened.load(&opened.sessions()[0]).unwrap();
@@ -139,20 +135,8 @@ fn an_existing_dataset_is_replaced_only_with_force() {
     let out = temp_dir();
     let dataset = out.path().join("d");
     let sample = sample_inputs();
-    let args = |force: bool| {
-        let mut args = vec![
-            "ingest".into(),
-            sample.clone().into_os_string(),
-            "-o".into(),
-            dataset.clone().into_os_string(),
-        ];
-        if force {
-            args.push("--force".into());
-        }
-        args
-    };
-    run_ok(args(false));
-    let again = run(args(false));
+    run_ok(ingest_args(&[&sample], &dataset, &[]));
+    let again = run(ingest_args(&[&sample], &dataset, &[]));
     assert_eq!(again.code, Some(2));
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
     assert!(
@@ -160,19 +144,13 @@ fn an_existing_dataset_is_replaced_only_with_force() {
         "{}",
         again.stderr
     );
-    run_ok(args(true));
+    run_ok(ingest_args(&[&sample], &dataset, &["--force"]));
     assert_eq!(Dataset::open(&dataset).unwrap().sessions().len(), 4);
 
     let precious = out.path().join("precious");
     fs_err::create_dir(&precious).unwrap();
     fs_err::write(precious.join("notes.txt"), "keep me").unwrap();
-    let refused = run([
-        "ingest".as_ref(),
-        sample.as_os_str(),
-        "-o".as_ref(),
-        precious.as_os_str(),
-        "--force".as_ref(),
-    ]);
+    let refused = run(ingest_args(&[&sample], &precious, &["--force"]));
     assert_eq!(refused.code, Some(2));
     assert!(
         refused
@@ -195,13 +173,7 @@ fn duplicate_session_ids_are_kept_under_new_names() {
     let source = sample_inputs().join("django__django-11239.traj.json");
     fs_err::copy(&source, copy.join("again.traj.json")).unwrap();
     let dataset = out.path().join("d");
-    let run = run_ok([
-        "ingest".as_ref(),
-        source.as_os_str(),
-        copy.as_os_str(),
-        "-o".as_ref(),
-        dataset.as_os_str(),
-    ]);
+    let run = run_ok(ingest_args(&[&source, &copy], &dataset, &[]));
     assert!(
         run.stderr.contains(
             "session id `django__django-11239` was already used; stored as `django__django-11239#2`"
@@ -276,13 +248,8 @@ fn killed_ingest_never_leaves_a_partial_dataset() {
     write_many_sessions(&many);
     let reference = out.path().join("reference");
     let started = Instant::now();
-    run_ok([
-        "ingest".as_ref(),
-        many.as_os_str(),
-        corpus().as_os_str(),
-        "-o".as_ref(),
-        reference.as_os_str(),
-    ]);
+    let corpus = corpus();
+    run_ok(ingest_args(&[&many, &corpus], &reference, &[]));
     let full_run = started.elapsed();
     let expected = Dataset::open(&reference).unwrap().sessions().len();
 
@@ -296,14 +263,7 @@ fn killed_ingest_never_leaves_a_partial_dataset() {
         let fraction = f64::from(u32::try_from(state >> 33).unwrap()) / f64::from(1u32 << 31);
         let delay = full_run.mul_f64(fraction * 1.2);
         let mut child = trajkit()
-            .args([
-                "ingest".as_ref(),
-                many.as_os_str(),
-                corpus().as_os_str(),
-                "-o".as_ref(),
-                target.as_os_str(),
-                "--force".as_ref(),
-            ])
+            .args(ingest_args(&[&many, &corpus], &target, &["--force"]))
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -316,14 +276,7 @@ fn killed_ingest_never_leaves_a_partial_dataset() {
             assert_eq!(opened.sessions().len(), expected, "attempt {attempt}");
         }
     }
-    run_ok([
-        "ingest".as_ref(),
-        many.as_os_str(),
-        corpus().as_os_str(),
-        "-o".as_ref(),
-        target.as_os_str(),
-        "--force".as_ref(),
-    ]);
+    run_ok(ingest_args(&[&many, &corpus], &target, &["--force"]));
     assert_eq!(Dataset::open(&target).unwrap().sessions().len(), expected);
     let leftovers: Vec<String> = fs_err::read_dir(out.path())
         .unwrap()

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use crate::util::{repo, run, run_ok, sample_inputs, temp_dir, trajectory_files, trajkit};
+use crate::util::{
+    ingest_args, repo, run, run_ok, sample_inputs, temp_dir, trajectory_files, trajkit,
+};
 
 fn sample_dataset(out: &tempfile::TempDir) -> std::path::PathBuf {
     let dataset = out.path().join("sample");
@@ -135,12 +137,7 @@ fn openai_jsonl_requests_carry_tools() {
     let out = temp_dir();
     let dataset = out.path().join("d");
     let input = repo().join("tests/fixtures/openai_jsonl/tool_calls.jsonl");
-    run_ok([
-        "ingest".as_ref(),
-        input.as_os_str(),
-        "-o".as_ref(),
-        dataset.as_os_str(),
-    ]);
+    run_ok(ingest_args(&[&input], &dataset, &[]));
     let shown = run_ok([
         "show".as_ref(),
         dataset.as_os_str(),

