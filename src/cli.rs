@@ -32,6 +32,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Write or check the generated files of `schemas/`.
     Schemas(SchemasArgs),
+    /// List the raw log formats `ingest` reads and what each one provides.
+    Formats(FormatsArgs),
 }
 
 fn format_names() -> Vec<&'static str> {
@@ -128,4 +130,13 @@ pub struct SchemasArgs {
     /// Check that the files are up to date instead of writing them (exit 1 when stale).
     #[arg(long)]
     pub check: bool,
+}
+
+/// Arguments of `trajkit formats`.
+#[derive(Debug, Args)]
+pub struct FormatsArgs {
+    /// Print JSON: an array of `{name, producer, files, context, reported_counts, timing,
+    /// line_oriented}`.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -2,6 +2,7 @@
 //! `<Name>Args` into options, calling the library, and rendering the result. Only this module
 //! and `cli` know clap; only here do errors become `anyhow` with context.
 
+pub mod formats;
 pub mod ingest;
 pub mod schemas;
 pub mod show;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Ingest(args) => ingest::run(args),
         Command::Show(args) => show::run(args, out),
         Command::Schemas(args) => schemas::run(args),
+        Command::Formats(args) => formats::run(&args, out),
     }
 }
 

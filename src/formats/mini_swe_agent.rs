@@ -19,11 +19,21 @@ use serde_json::value::RawValue;
 
 use super::chat::{linear_trajectory, parse_messages, parse_messages_document};
 use super::json::{RawObject, RecordText, as_count, kind_of};
-use super::{FormatError, SourceUnit, file_stem_id};
+use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
 
 const AGENT: &str = "mini-swe-agent";
 const SUFFIXES: [&str; 2] = [".traj.json", ".json"];
+
+/// What the format gives.
+pub const DESCRIPTION: FormatDescription = FormatDescription {
+    name: "mini-swe-agent",
+    producer: "mini-swe-agent 1.x and 2.x (SWE-agent/mini-swe-agent)",
+    files: "<instance>/<instance>.traj.json",
+    context: "exact: a call's request is every message before its assistant message",
+    reported_counts: "per call, from the logged provider response: prompt, cached, completion, reasoning, cost",
+    timing: "request time (provider `created`, 1 s resolution; 2.x: per-message timestamps)",
+};
 
 /// Whether a file looks like a mini-swe-agent trajectory.
 pub fn detect(path: &Path, head: &[u8]) -> bool {

@@ -6,10 +6,19 @@
 //! Shared parsing helpers live in `json` (raw-preserving objects, error locations) and `chat`
 //! (OpenAI-style message lists), which are building blocks, not formats.
 
+pub mod aa_recording;
+pub mod aa_replay;
+pub mod aider;
 pub mod chat;
+pub mod claude_code;
+pub mod codex;
 pub mod json;
 pub mod mini_swe_agent;
+pub mod mooncake;
 pub mod openai_jsonl;
+pub mod openhands;
+pub mod swe_agent;
+pub mod weka;
 
 use std::fmt;
 use std::path::Path;
@@ -17,6 +26,9 @@ use std::path::Path;
 use crate::schema::Trajectory;
 
 /// Streams trajectories out of one unit of raw input. One implementation per format.
+///
+/// A unit may yield several trajectories (one per record, or a session and its sub-agents) and
+/// errors between them: an `Err` is one rejected record, and reading goes on after it.
 pub trait TraceReader: Iterator<Item = Result<Trajectory, FormatError>> + Send {}
 
 impl<T: Iterator<Item = Result<Trajectory, FormatError>> + Send> TraceReader for T {}
@@ -25,7 +37,8 @@ impl<T: Iterator<Item = Result<Trajectory, FormatError>> + Send> TraceReader for
 /// line, a run of whole lines of it.
 #[derive(Debug, Clone)]
 pub struct SourceUnit {
-    /// Path used in messages and in the dataset (`source_file`).
+    /// Path used in messages and in the dataset (`source_file`). It names the file on disk, so a
+    /// reader may open files beside it (a replay directory's manifest, completion logs).
     pub path: String,
     /// The bytes.
     pub data: Vec<u8>,
@@ -33,25 +46,86 @@ pub struct SourceUnit {
     pub first_line: u64,
 }
 
+/// What a format gives, for `trajkit formats` and the docs. Each format file defines one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FormatDescription {
+    /// The `--format` name.
+    pub name: &'static str,
+    /// The agent or tool that writes it.
+    pub producer: &'static str,
+    /// Usual file names (what a directory walk with a forced `--format` picks up).
+    pub files: &'static str,
+    /// How each turn's request is known: exact, reconstructed, or sizes only.
+    pub context: &'static str,
+    /// Which token counts the log reports (trajkit counts the rest with its tokenizer).
+    pub reported_counts: &'static str,
+    /// Which times the log records.
+    pub timing: &'static str,
+}
+
 /// The raw formats trajkit reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SourceFormat {
+    /// SWE-agent `*.traj` (v0 history only, 1.0 per-step `messages`, ≥1.1 per-step `query`).
+    SweAgent,
     /// mini-swe-agent `*.traj.json` (`mini-swe-agent-1`, `-1.1`, bare message lists).
     MiniSweAgent,
+    /// OpenHands evaluation `output.jsonl`, one instance per line.
+    OpenHands,
+    /// Claude Code session JSONL (`~/.claude/projects/…/<session>.jsonl`, sub-agent files).
+    ClaudeCode,
+    /// OpenAI Codex CLI rollout JSONL.
+    Codex,
+    /// Artificial Analysis agentperf-local replay trace (`traces/<task>.jsonl` of a replay dir).
+    AaReplay,
+    /// Artificial Analysis recording JSON (`metadata` + `events`).
+    AaRecording,
+    /// Aider `.aider.llm.history`.
+    Aider,
+    /// Mooncake sizes-only JSONL (`timestamp, input_length, output_length, hash_ids`).
+    Mooncake,
+    /// Weka / cc-traces sizes-only JSON (`block_size`, `requests` with nested sub-agents).
+    Weka,
     /// OpenAI chat JSONL: one session per line, `{"id"?, "messages", "tools"?}`.
     OpenAiJsonl,
 }
 
 impl SourceFormat {
-    /// Every format, in detection order.
-    pub const ALL: [SourceFormat; 2] = [SourceFormat::MiniSweAgent, SourceFormat::OpenAiJsonl];
+    /// Every format, in detection order: the most specific first, generic OpenAI JSONL last.
+    pub const ALL: [SourceFormat; 11] = [
+        SourceFormat::SweAgent,
+        SourceFormat::MiniSweAgent,
+        SourceFormat::OpenHands,
+        SourceFormat::ClaudeCode,
+        SourceFormat::Codex,
+        SourceFormat::AaReplay,
+        SourceFormat::AaRecording,
+        SourceFormat::Aider,
+        SourceFormat::Mooncake,
+        SourceFormat::Weka,
+        SourceFormat::OpenAiJsonl,
+    ];
+
+    /// What the format gives.
+    pub fn description(self) -> &'static FormatDescription {
+        match self {
+            SourceFormat::SweAgent => &swe_agent::DESCRIPTION,
+            SourceFormat::MiniSweAgent => &mini_swe_agent::DESCRIPTION,
+            SourceFormat::OpenHands => &openhands::DESCRIPTION,
+            SourceFormat::ClaudeCode => &claude_code::DESCRIPTION,
+            SourceFormat::Codex => &codex::DESCRIPTION,
+            SourceFormat::AaReplay => &aa_replay::DESCRIPTION,
+            SourceFormat::AaRecording => &aa_recording::DESCRIPTION,
+            SourceFormat::Aider => &aider::DESCRIPTION,
+            SourceFormat::Mooncake => &mooncake::DESCRIPTION,
+            SourceFormat::Weka => &weka::DESCRIPTION,
+            SourceFormat::OpenAiJsonl => &openai_jsonl::DESCRIPTION,
+        }
+    }
 
     /// The `--format` name.
     pub fn name(self) -> &'static str {
-        match self {
-            SourceFormat::MiniSweAgent => "mini-swe-agent",
-            SourceFormat::OpenAiJsonl => "openai-jsonl",
-        }
+        self.description().name
     }
 
     /// The format with this `--format` name.
@@ -68,7 +142,16 @@ impl SourceFormat {
 
     fn matches(self, path: &Path, head: &[u8]) -> bool {
         match self {
+            SourceFormat::SweAgent => swe_agent::detect(path, head),
             SourceFormat::MiniSweAgent => mini_swe_agent::detect(path, head),
+            SourceFormat::OpenHands => openhands::detect(path, head),
+            SourceFormat::ClaudeCode => claude_code::detect(path, head),
+            SourceFormat::Codex => codex::detect(path, head),
+            SourceFormat::AaReplay => aa_replay::detect(path, head),
+            SourceFormat::AaRecording => aa_recording::detect(path, head),
+            SourceFormat::Aider => aider::detect(path, head),
+            SourceFormat::Mooncake => mooncake::detect(path, head),
+            SourceFormat::Weka => weka::detect(path, head),
             SourceFormat::OpenAiJsonl => openai_jsonl::detect(path, head),
         }
     }
@@ -81,7 +164,16 @@ impl SourceFormat {
             .map(|n| n.to_string_lossy())
             .unwrap_or_default();
         match self {
+            SourceFormat::SweAgent => swe_agent::claims_file_name(&name),
             SourceFormat::MiniSweAgent => name.ends_with(".traj.json"),
+            SourceFormat::OpenHands => openhands::claims_file_name(&name),
+            SourceFormat::ClaudeCode => claude_code::claims_file_name(&name),
+            SourceFormat::Codex => codex::claims_file_name(&name),
+            SourceFormat::AaReplay => aa_replay::claims_file_name(&name),
+            SourceFormat::AaRecording => aa_recording::claims_file_name(&name),
+            SourceFormat::Aider => aider::claims_file_name(&name),
+            SourceFormat::Mooncake => mooncake::claims_file_name(&name),
+            SourceFormat::Weka => weka::claims_file_name(&name),
             SourceFormat::OpenAiJsonl => name.ends_with(".jsonl"),
         }
     }
@@ -89,16 +181,22 @@ impl SourceFormat {
     /// Whether each line is a record of its own, so a file may be split at line boundaries and
     /// read in parallel.
     pub fn is_line_oriented(self) -> bool {
-        match self {
-            SourceFormat::MiniSweAgent => false,
-            SourceFormat::OpenAiJsonl => true,
-        }
+        matches!(self, SourceFormat::OpenAiJsonl | SourceFormat::OpenHands)
     }
 
     /// A reader for one unit of input.
     pub fn reader(self, unit: SourceUnit) -> Box<dyn TraceReader> {
         match self {
+            SourceFormat::SweAgent => Box::new(swe_agent::read(unit)),
             SourceFormat::MiniSweAgent => Box::new(mini_swe_agent::read(unit)),
+            SourceFormat::OpenHands => Box::new(openhands::read(unit)),
+            SourceFormat::ClaudeCode => Box::new(claude_code::read(unit)),
+            SourceFormat::Codex => Box::new(codex::read(unit)),
+            SourceFormat::AaReplay => Box::new(aa_replay::read(unit)),
+            SourceFormat::AaRecording => Box::new(aa_recording::read(unit)),
+            SourceFormat::Aider => Box::new(aider::read(unit)),
+            SourceFormat::Mooncake => Box::new(mooncake::read(unit)),
+            SourceFormat::Weka => Box::new(weka::read(unit)),
             SourceFormat::OpenAiJsonl => Box::new(openai_jsonl::read(unit)),
         }
     }

@@ -13,8 +13,18 @@ use serde_json::Value;
 
 use super::chat::{linear_trajectory, parse_messages_document};
 use super::json::{RecordText, kind_of};
-use super::{FormatError, SourceUnit, file_stem_id};
+use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
+
+/// What the format gives.
+pub const DESCRIPTION: FormatDescription = FormatDescription {
+    name: "openai-jsonl",
+    producer: "chat datasets, `trajkit export --to openai-jsonl`",
+    files: "*.jsonl, one `{\"id\"?, \"messages\", \"tools\"?}` session per line",
+    context: "exact: a call's request is every message before its assistant message",
+    reported_counts: "per call when an assistant message carries `usage` or a logged response",
+    timing: "none unless logged with a response",
+};
 
 /// Whether a file looks like OpenAI chat JSONL: a `.jsonl` name and a first record with
 /// `messages`.

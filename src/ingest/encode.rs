@@ -13,7 +13,8 @@ use rayon::prelude::*;
 
 use crate::blocks;
 use crate::schema::{
-    Message, MessageRange, MessageRow, SessionInfo, SessionRow, Trajectory, Turn, TurnRow,
+    Exactness, GivenHashes, Message, MessageRange, MessageRow, SessionInfo, SessionRow, Trajectory,
+    Turn, TurnRow,
 };
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
@@ -132,6 +133,7 @@ pub fn encode(
         task_id: info.task_id,
         repository: info.repository,
         parent_session_id: info.parent_session_id,
+        parent_turn_index: info.parent_turn_index,
         exit_status: info.exit_status,
         turn_count: u32::try_from(turn_rows.len()).map_err(|_| EncodeError::TooLarge)?,
         message_count: u32::try_from(message_rows.len()).map_err(|_| EncodeError::TooLarge)?,
@@ -241,23 +243,32 @@ impl TurnEncoder<'_> {
         .chain(turn.context.iter().map(|&m| u64::from(m)))
         .collect();
         let matched = self.match_and_insert(&symbols, turn.output)?;
-        let (hash_prefix_blocks, hash_ids_new) = match self.tokens {
-            Some(tokens) => {
-                let (prefix, new_ids) = self.hash(tokens, &symbols);
-                (
-                    Some(u32::try_from(prefix).map_err(|_| EncodeError::TooLarge)?),
-                    Some(new_ids),
-                )
-            }
-            None => (None, None),
+        let hashed = match (&turn.given_hashes, self.tokens) {
+            (Some(given), _) => Some((self.take_given(given), given.block_size)),
+            (None, Some(tokens)) if turn.exactness != Exactness::SizesOnly => Some((
+                self.hash(tokens, &symbols),
+                u32::try_from(self.block_size).map_err(|_| EncodeError::TooLarge)?,
+            )),
+            (None, _) => None,
         };
-        let input_tokens_counted = self.tokens.map(|t| t.sum(&symbols));
-        let prefix_tokens_counted = self.tokens.map(|t| t.sum(&symbols[..matched]));
-        let output_message_tokens = self
+        let (hash_block_size, hash_prefix_blocks, hash_ids_new) = match hashed {
+            Some(((prefix, new_ids), block_size)) => (
+                Some(block_size),
+                Some(u32::try_from(prefix).map_err(|_| EncodeError::TooLarge)?),
+                Some(new_ids),
+            ),
+            None => (None, None, None),
+        };
+        // A turn without text has nothing to count: its sizes are the log's.
+        let tokens = self
             .tokens
+            .filter(|_| turn.exactness != Exactness::SizesOnly);
+        let input_tokens_counted = tokens.map(|t| t.sum(&symbols));
+        let prefix_tokens_counted = tokens.map(|t| t.sum(&symbols[..matched]));
+        let output_message_tokens = tokens
             .zip(turn.output)
             .map(|(t, o)| t.messages[o as usize].len() as u64);
-        let reasoning_tokens_counted = self.tokens.map(|t| t.reasoning_counts[turn_index]);
+        let reasoning_tokens_counted = tokens.map(|t| t.reasoning_counts[turn_index]);
         let output_tokens_counted = match (output_message_tokens, reasoning_tokens_counted) {
             (Some(message), Some(reasoning)) if !output_carries_reasoning => {
                 Some(message + reasoning)
@@ -299,6 +310,7 @@ impl TurnEncoder<'_> {
             reasoning_tokens_counted,
             cost_usd_reported: turn.cost_usd,
             request_time_unix_ms: turn.request_time_unix_ms,
+            request_offset_ms: turn.request_offset_ms,
             model_latency_ms: turn.model_latency_ms,
             tool_delay_ms_after: turn.tool_delay_ms_after,
             finish_reason: turn.finish_reason,
@@ -306,6 +318,7 @@ impl TurnEncoder<'_> {
             output_reasoning: turn.output_reasoning,
             output_reasoning_encrypted: turn.output_reasoning_encrypted,
             output_tool_calls: turn.output_tool_calls,
+            hash_block_size,
             hash_prefix_blocks,
             hash_ids_new,
         })
@@ -333,6 +346,19 @@ impl TurnEncoder<'_> {
             node = *self.trie.entry((node, symbol)).or_insert(next);
         }
         Ok(matched)
+    }
+
+    /// A log's own hash ids, stored like computed ones: how many lead the previous turn's, and
+    /// the rest.
+    fn take_given(&mut self, given: &GivenHashes) -> (usize, Vec<u64>) {
+        let prefix = given
+            .ids
+            .iter()
+            .zip(&self.previous_hashes)
+            .take_while(|(a, b)| a == b)
+            .count();
+        self.previous_hashes.clone_from(&given.ids);
+        (prefix, given.ids[prefix..].to_vec())
     }
 
     /// Block hashes of the request, resuming after the blocks fully inside the prefix shared with
@@ -410,7 +436,6 @@ pub fn ranges(indexes: &[u32]) -> Vec<MessageRange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Exactness;
     use crate::tokenizer::TokenizerSpec;
 
     fn message(role: &str, content: &str) -> Message {

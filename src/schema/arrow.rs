@@ -147,6 +147,7 @@ mod tests {
             reasoning_tokens_counted: None,
             cost_usd_reported: Some(0.25),
             request_time_unix_ms: Some(1_700_000_000_000),
+            request_offset_ms: None,
             model_latency_ms: None,
             tool_delay_ms_after: Some(12.5),
             finish_reason: Some("stop".into()),
@@ -158,6 +159,7 @@ mod tests {
                 name: "bash".into(),
                 arguments: "{\"cmd\":\"ls\"}".into(),
             }],
+            hash_block_size: Some(16),
             hash_prefix_blocks: Some(1),
             hash_ids_new: Some(vec![u64::MAX, 7]),
         };

@@ -12,11 +12,11 @@ pub mod trajectory;
 
 pub use manifest::Manifest;
 pub use rows::{MessageRange, MessageRow, SessionRow, ToolCallRow, TurnRow};
-pub use trajectory::{Message, ReportedUsage, SessionInfo, Trajectory, Turn};
+pub use trajectory::{GivenHashes, Message, ReportedUsage, SessionInfo, Trajectory, Turn};
 
 /// Version of the trajectory format written by this build. Readers accept datasets with the same
 /// major version.
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 /// Parquet key-value metadata key holding `SCHEMA_VERSION`.
 pub const METADATA_SCHEMA_VERSION: &str = "trajkit.schema_version";

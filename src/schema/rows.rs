@@ -76,6 +76,10 @@ pub struct TurnRow {
     /// When the call was made, in milliseconds since the Unix epoch, as logged (mini-swe-agent:
     /// the provider response's `created`, which has one-second resolution).
     pub request_time_unix_ms: Option<i64>,
+    /// When the call was made, in milliseconds since the start of the source trace, for logs that
+    /// record only relative times (Weka `t`, Mooncake `timestamp`; sub-agent requests are placed
+    /// on their parent trace's clock).
+    pub request_offset_ms: Option<f64>,
     /// Time the model took to answer this call, in milliseconds, when the log records it.
     pub model_latency_ms: Option<f64>,
     /// Time between the end of this call and the start of the session's next call (tool
@@ -92,12 +96,16 @@ pub struct TurnRow {
     pub output_reasoning_encrypted: bool,
     /// Tool calls of the output message, normalized to name and JSON arguments.
     pub output_tool_calls: Vec<ToolCallRow>,
+    /// Tokens per block of this turn's hash ids: the manifest's `hash.block_size` for ids trajkit
+    /// computed from the text, or the source trace's own block size (Mooncake 512, Weka 64) for
+    /// `sizes_only` turns, whose ids are the trace's and only comparable within it.
+    pub hash_block_size: Option<u32>,
     /// Number of leading prefix blocks this turn shares with the previous turn of the session;
     /// null when the dataset has no tokenizer. See `hash_ids_new`.
     pub hash_prefix_blocks: Option<u32>,
     /// Chained hash ids of the request's token blocks after the first `hash_prefix_blocks`: the
     /// turn's full list is the previous turn's first `hash_prefix_blocks` ids followed by these.
-    /// Block size is in the manifest (`hash.block_size`, default 16 tokens); the last block may be
+    /// Block size is `hash_block_size` (computed ids: 16 tokens by default); the last block may be
     /// partial. Id `i` hashes every token up to the end of block `i`, so the id of a coarser block
     /// of `m` fine blocks is the fine id at index `min(m*(j+1), n) - 1`.
     pub hash_ids_new: Option<Vec<u64>>,
@@ -172,6 +180,9 @@ pub struct SessionRow {
     pub repository: Option<String>,
     /// Session that spawned this one (sub-agents); null for top-level sessions.
     pub parent_session_id: Option<String>,
+    /// Turn of the parent session whose output spawned this sub-agent (or after which it was
+    /// spawned); null for top-level sessions or when the log does not say.
+    pub parent_turn_index: Option<u32>,
     /// How the run ended, as logged (e.g. `Submitted`).
     pub exit_status: Option<String>,
     /// Number of turns (rows in `turns`).

@@ -38,6 +38,9 @@ pub struct SessionInfo {
     pub repository: Option<String>,
     /// Parent session (sub-agents).
     pub parent_session_id: Option<String>,
+    /// Turn of the parent session whose output spawned this sub-agent, or after which it was
+    /// spawned.
+    pub parent_turn_index: Option<u32>,
     /// How the run ended.
     pub exit_status: Option<String>,
     /// Session-level totals as logged.
@@ -101,6 +104,8 @@ pub struct Turn {
     pub cost_usd: Option<f64>,
     /// Request time, ms since the Unix epoch.
     pub request_time_unix_ms: Option<i64>,
+    /// Request time, ms since the start of the source trace, for logs with only relative times.
+    pub request_offset_ms: Option<f64>,
     /// Model latency in ms.
     pub model_latency_ms: Option<f64>,
     /// Delay after this call before the next one, in ms.
@@ -115,6 +120,19 @@ pub struct Turn {
     pub output_reasoning_encrypted: bool,
     /// Tool calls of the output.
     pub output_tool_calls: Vec<ToolCallRow>,
+    /// Block hash ids given by a sizes-only log (its own ids and block size), used instead of
+    /// hashes computed from text.
+    pub given_hashes: Option<GivenHashes>,
+}
+
+/// Prefix-block hash ids as a sizes-only trace gives them: equal leading ids mean a shared
+/// prefix, within the trace's scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenHashes {
+    /// Tokens per block (Mooncake 512, Weka 64).
+    pub block_size: u32,
+    /// The ids, one per block of the request.
+    pub ids: Vec<u64>,
 }
 
 impl Turn {
@@ -129,6 +147,7 @@ impl Turn {
             usage: ReportedUsage::default(),
             cost_usd: None,
             request_time_unix_ms: None,
+            request_offset_ms: None,
             model_latency_ms: None,
             tool_delay_ms_after: None,
             finish_reason: None,
@@ -136,6 +155,7 @@ impl Turn {
             output_reasoning: None,
             output_reasoning_encrypted: false,
             output_tool_calls: Vec::new(),
+            given_hashes: None,
         }
     }
 }

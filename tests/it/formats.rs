@@ -5,7 +5,7 @@ use std::path::Path;
 
 use trajkit::formats::{SourceFormat, SourceUnit};
 
-fn read_fixture(path: &Path) -> String {
+pub(crate) fn read_fixture(path: &Path) -> String {
     let data = fs_err::read(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let format =

@@ -1,0 +1,1 @@
+//! Reader tests for the `aa_replay` format (being written).

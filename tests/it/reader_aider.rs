@@ -1,0 +1,1 @@
+//! Reader tests for the `aider` format (being written).

@@ -1,0 +1,1 @@
+//! Reader tests for the `claude_code` format (being written).

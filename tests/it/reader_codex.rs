@@ -1,0 +1,1 @@
+//! Reader tests for the `codex` format (being written).

@@ -1,0 +1,1 @@
+//! Reader tests for the `openhands` format (being written).

@@ -1,0 +1,1 @@
+//! Reader tests for the sizes-only formats (being written).

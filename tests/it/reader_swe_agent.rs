@@ -1,0 +1,1 @@
+//! Reader tests for the `swe_agent` format (being written).
