@@ -376,3 +376,40 @@ mod tests {
         assert!(error.to_string().starts_with("f.jsonl:4:3: invalid UTF-8"));
     }
 }
+
+/// An ISO-8601 / RFC 3339 time (`2025-07-01T12:00:00.123Z`, `+02:00` offsets) as milliseconds
+/// since the Unix epoch. A time without an offset (Aider's `2025-04-24T14:55:17`) is taken as
+/// UTC, since logs that omit the offset give no way to know the writer's zone.
+pub fn iso_time_to_unix_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
+        return Some(timestamp.as_millisecond());
+    }
+    let civil: jiff::civil::DateTime = text.parse().ok()?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|zoned| zoned.timestamp().as_millisecond())
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::iso_time_to_unix_ms;
+
+    #[test]
+    fn iso_times_with_and_without_offsets() {
+        assert_eq!(
+            iso_time_to_unix_ms("2025-07-01T12:00:00.123Z"),
+            Some(1_751_371_200_123)
+        );
+        assert_eq!(
+            iso_time_to_unix_ms("2025-07-01T14:00:00+02:00"),
+            Some(1_751_371_200_000)
+        );
+        assert_eq!(
+            iso_time_to_unix_ms("2025-07-01T12:00:00"),
+            Some(1_751_371_200_000)
+        );
+        assert_eq!(iso_time_to_unix_ms("yesterday"), None);
+    }
+}
