@@ -318,6 +318,8 @@ impl TurnEncoder<'_> {
             output_reasoning: turn.output_reasoning,
             output_reasoning_encrypted: turn.output_reasoning_encrypted,
             output_tool_calls: turn.output_tool_calls,
+            call_kind: turn.call_kind,
+            metadata_json: turn.metadata_json,
             hash_block_size,
             hash_prefix_blocks,
             hash_ids_new,

@@ -159,6 +159,8 @@ mod tests {
                 name: "bash".into(),
                 arguments: "{\"cmd\":\"ls\"}".into(),
             }],
+            call_kind: None,
+            metadata_json: None,
             hash_block_size: Some(16),
             hash_prefix_blocks: Some(1),
             hash_ids_new: Some(vec![u64::MAX, 7]),

@@ -96,6 +96,14 @@ pub struct TurnRow {
     pub output_reasoning_encrypted: bool,
     /// Tool calls of the output message, normalized to name and JSON arguments.
     pub output_tool_calls: Vec<ToolCallRow>,
+    /// What the call was for when the log marks it as outside the agent's main loop: `weak-model`
+    /// (Aider's commit-message and summary calls, served by its weak model), …; null for the
+    /// agent's ordinary calls.
+    pub call_kind: Option<String>,
+    /// Format-specific data of the call that has no column (an AA replay line's `turn_id`,
+    /// `recorded_tool_calls_after`, …), as the text of a JSON object with the values' original
+    /// bytes; null when there is none.
+    pub metadata_json: Option<String>,
     /// Tokens per block of this turn's hash ids: the manifest's `hash.block_size` for ids trajkit
     /// computed from the text, or the source trace's own block size (Mooncake 512, Weka 64) for
     /// `sizes_only` turns, whose ids are the trace's and only comparable within it.

@@ -120,6 +120,12 @@ pub struct Turn {
     pub output_reasoning_encrypted: bool,
     /// Tool calls of the output.
     pub output_tool_calls: Vec<ToolCallRow>,
+    /// What the call was for when the log marks it as outside the agent's main loop (Aider's
+    /// `weak-model` calls for commit messages and summaries, …); `None` for ordinary calls.
+    pub call_kind: Option<String>,
+    /// Format-specific per-call data without a field here, as a JSON object text with the
+    /// values' original bytes (kept so exports can reproduce the record).
+    pub metadata_json: Option<String>,
     /// Block hash ids given by a sizes-only log (its own ids and block size), used instead of
     /// hashes computed from text.
     pub given_hashes: Option<GivenHashes>,
@@ -155,6 +161,8 @@ impl Turn {
             output_reasoning: None,
             output_reasoning_encrypted: false,
             output_tool_calls: Vec::new(),
+            call_kind: None,
+            metadata_json: None,
             given_hashes: None,
         }
     }
