@@ -156,8 +156,9 @@ impl SessionData {
             .transpose()
     }
 
-    /// Every turn's full list of block hash ids (block size from the manifest), rebuilt from the
-    /// stored prefix lengths and new ids; `None` without a tokenizer.
+    /// Every turn's full list of block hash ids (block size `hash_block_size` of each turn), rebuilt
+    /// from the stored prefix lengths and new ids; `None` when a turn has none (no tokenizer, or a
+    /// sizes-only log without ids).
     pub fn hash_ids(&self) -> Option<Vec<Vec<u64>>> {
         let mut previous: Vec<u64> = Vec::new();
         let mut all = Vec::with_capacity(self.turns.len());

@@ -250,3 +250,9 @@ pub(crate) fn file_stem_id(path: &str, suffixes: &[&str]) -> String {
         .filter(|stem| !stem.is_empty())
         .map_or_else(|| name.clone(), str::to_owned)
 }
+
+/// Whether a file name ends with `suffix`, ignoring ASCII case (`TRACE.JSONL`).
+pub(crate) fn has_suffix(name: &str, suffix: &str) -> bool {
+    let (name, suffix) = (name.as_bytes(), suffix.as_bytes());
+    name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
