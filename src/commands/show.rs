@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use super::ExitStatus;
 use crate::cli::ShowArgs;
 use crate::dataset::{Dataset, SessionData};
-use crate::schema::TurnRow;
 use crate::schema::manifest::TokenizerIdentity;
+use crate::schema::{Exactness, TurnRow};
 
 /// Characters of each message shown in the text view of a turn.
 const PREVIEW_CHARS: usize = 300;
@@ -241,6 +241,9 @@ struct TokenTotals {
     input_reported: u64,
     turns_input_reported: usize,
     cached_reported: u64,
+    turns_cached_reported: usize,
+    /// Turns without text (sizes-only logs): nothing to count.
+    turns_sizes_only: usize,
     input_counted: u64,
     prefix_counted: u64,
     output_reported: u64,
@@ -257,6 +260,8 @@ fn summary(dataset: &Dataset, json: bool, out: &mut dyn Write) -> anyhow::Result
         add(&mut tokens.input_reported, turn.input_tokens_reported);
         tokens.turns_input_reported += usize::from(turn.input_tokens_reported.is_some());
         add(&mut tokens.cached_reported, turn.cached_tokens_reported);
+        tokens.turns_cached_reported += usize::from(turn.cached_tokens_reported.is_some());
+        tokens.turns_sizes_only += usize::from(turn.exactness == Exactness::SizesOnly.as_str());
         add(&mut tokens.input_counted, turn.input_tokens_counted);
         add(&mut tokens.prefix_counted, turn.prefix_tokens_counted);
         add(&mut tokens.output_reported, turn.output_tokens_reported);
@@ -346,15 +351,29 @@ fn render_summary(summary: &Summary<'_>, out: &mut dyn Write) -> std::io::Result
         small(summary.turns_per_session_max),
     )?;
     let tokens = &summary.tokens;
+    let cached = if tokens.turns_cached_reported == 0 {
+        "cache use not reported".to_owned()
+    } else {
+        format!(
+            "{} cached",
+            percent(tokens.cached_reported, tokens.input_reported)
+        )
+    };
     writeln!(
         out,
-        "input      reported {} tokens over {} turns ({} cached); counted {} ({} reusable prefix)",
+        "input      reported {} tokens over {} turns ({cached}); counted {} ({} reusable prefix)",
         tokens.input_reported,
         tokens.turns_input_reported,
-        percent(tokens.cached_reported, tokens.input_reported),
         tokens.input_counted,
         percent(tokens.prefix_counted, tokens.input_counted),
     )?;
+    if tokens.turns_sizes_only > 0 {
+        writeln!(
+            out,
+            "           {} sizes-only turns have no text: reported sizes and hash ids only",
+            tokens.turns_sizes_only
+        )?;
+    }
     writeln!(
         out,
         "output     reported {} tokens over {} turns; counted {}",
