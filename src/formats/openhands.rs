@@ -43,6 +43,7 @@
 //!   is taken as unknown.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -139,88 +140,15 @@ fn read_record(
     record: &RecordText<'_>,
     sidecar_errors: &mut Vec<Result<Trajectory, FormatError>>,
 ) -> Result<Trajectory, FormatError> {
-    let trimmed = record.text.trim_start();
-    if !trimmed.starts_with('{') {
-        let found = serde_json::from_str::<&RawValue>(trimmed).map_or("invalid JSON", kind_of);
-        return Err(record.error(format!("expected a JSON object per line, found {found}")));
-    }
-    let (object, history) = match parse_object_with_array(record.text, "history") {
-        Ok(parsed) => (parsed.object, parsed.array),
-        Err(_) => {
-            let object: RawObject = serde_json::from_str(record.text)
-                .map_err(|error| record.json_error(&error, 0, ""))?;
-            match object.get("history") {
-                Some(raw) if raw.get() == "null" => (object, None),
-                Some(raw) => {
-                    return Err(record.error_at(
-                        raw,
-                        "history",
-                        format!("expected an array of events, found {}", kind_of(raw)),
-                    ));
-                }
-                None => (object, None),
-            }
-        }
-    };
-    let Some(history) = history.or_else(|| {
-        object
-            .get("history")
-            .filter(|raw| raw.get() == "null")
-            .map(|_| Vec::new())
-    }) else {
-        return Err(record.error("record has no `history`: not an OpenHands instance"));
-    };
-
-    let line = record.first_line;
-    let mut session = SessionInfo {
-        source_line: Some(line),
-        ..SessionInfo::default()
-    };
-    let instance_id = match object.get("instance_id") {
-        Some(raw) => match record.parse::<Value>(raw, "instance_id")? {
-            Value::String(id) if !id.is_empty() => Some(id),
-            Value::Number(number) => Some(number.to_string()),
-            Value::String(_) | Value::Null => None,
-            _ => {
-                return Err(record.error_at(
-                    raw,
-                    "instance_id",
-                    format!("expected a string, found {}", kind_of(raw)),
-                ));
-            }
-        },
-        None => None,
-    };
-    session.session_id = instance_id
-        .clone()
-        .unwrap_or_else(|| format!("{}:{line}", file_stem_id(record.path, &[".jsonl"])));
-    session.task_id.clone_from(&instance_id);
-
-    let metadata = object_of(object.get("metadata"));
-    let llm_config = metadata
-        .as_ref()
-        .and_then(|m| object_of(m.get("llm_config")));
-    session.model = llm_config.as_ref().and_then(|c| string_of(c.get("model")));
-    let agent_class = metadata
-        .as_ref()
-        .and_then(|m| string_of(m.get("agent_class")));
-    session.agent = Some(agent_class.map_or_else(|| AGENT.to_owned(), |c| format!("{AGENT}/{c}")));
-    let max_message_chars = llm_config
-        .as_ref()
+    let (object, history) = split_history(record)?;
+    let (mut session, instance_id) = session_info(record, &object)?;
+    let max_message_chars = object_of(object.get("metadata"))
+        .and_then(|m| object_of(m.get("llm_config")))
         .and_then(|c| c.get("max_message_chars"))
         .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
         .as_ref()
         .and_then(as_count)
         .and_then(|n| usize::try_from(n).ok());
-    let instance = object_of(object.get("instance"));
-    session.repository = instance
-        .as_ref()
-        .and_then(|i| string_of(i.get("repo")))
-        .or_else(|| instance_id.as_deref().and_then(swe_bench_repository));
-    session.exit_status = object
-        .get("error")
-        .and_then(|raw| string_of(Some(raw)))
-        .filter(|e| !e.is_empty());
 
     let mut builder = Builder::new(record, max_message_chars);
     for (index, raw) in history.iter().enumerate() {
@@ -272,7 +200,7 @@ fn read_record(
             format!("[{}]", unmatched_latencies.join(",")),
         ));
     }
-    session.metadata_json = session_metadata(&object, instance.as_ref(), &extra);
+    session.metadata_json = session_metadata(&object, &extra);
     let (messages, tool_sets) = compact(interner, &mut turns);
     Ok(Trajectory {
         session,
@@ -280,6 +208,81 @@ fn read_record(
         tool_sets,
         turns,
     })
+}
+
+/// The record's keys and its `history` events, or why the line is no OpenHands instance.
+fn split_history<'a>(
+    record: &RecordText<'a>,
+) -> Result<(RawObject<'a>, Vec<&'a RawValue>), FormatError> {
+    let trimmed = record.text.trim_start();
+    if !trimmed.starts_with('{') {
+        let found = serde_json::from_str::<&RawValue>(trimmed).map_or("invalid JSON", kind_of);
+        return Err(record.error(format!("expected a JSON object per line, found {found}")));
+    }
+    let missing = || record.error("record has no `history`: not an OpenHands instance");
+    if let Ok(parsed) = parse_object_with_array(record.text, "history") {
+        return parsed
+            .array
+            .map(|history| (parsed.object, history))
+            .ok_or_else(missing);
+    }
+    // The one-pass parse failed: find out where, on a slower pass.
+    let object: RawObject =
+        serde_json::from_str(record.text).map_err(|error| record.json_error(&error, 0, ""))?;
+    match object.get("history") {
+        Some(raw) if raw.get() == "null" => Ok((object, Vec::new())),
+        Some(raw) => Err(record.error_at(
+            raw,
+            "history",
+            format!("expected an array of events, found {}", kind_of(raw)),
+        )),
+        None => Err(missing()),
+    }
+}
+
+/// Session facts from the record's keys (not its events), and the instance id.
+fn session_info(
+    record: &RecordText<'_>,
+    object: &RawObject<'_>,
+) -> Result<(SessionInfo, Option<String>), FormatError> {
+    let line = record.first_line;
+    let instance_id = match object.get("instance_id") {
+        Some(raw) => match record.parse::<Value>(raw, "instance_id")? {
+            Value::String(id) if !id.is_empty() => Some(id),
+            Value::Number(number) => Some(number.to_string()),
+            Value::String(_) | Value::Null => None,
+            _ => {
+                return Err(record.error_at(
+                    raw,
+                    "instance_id",
+                    format!("expected a string, found {}", kind_of(raw)),
+                ));
+            }
+        },
+        None => None,
+    };
+    let metadata = object_of(object.get("metadata"));
+    let agent_class = metadata
+        .as_ref()
+        .and_then(|m| string_of(m.get("agent_class")));
+    let session = SessionInfo {
+        session_id: instance_id
+            .clone()
+            .unwrap_or_else(|| format!("{}:{line}", file_stem_id(record.path, &[".jsonl"]))),
+        source_line: Some(line),
+        agent: Some(agent_class.map_or_else(|| AGENT.to_owned(), |c| format!("{AGENT}/{c}"))),
+        model: metadata
+            .as_ref()
+            .and_then(|m| object_of(m.get("llm_config")))
+            .and_then(|c| string_of(c.get("model"))),
+        task_id: instance_id.clone(),
+        repository: object_of(object.get("instance"))
+            .and_then(|i| string_of(i.get("repo")))
+            .or_else(|| instance_id.as_deref().and_then(swe_bench_repository)),
+        exit_status: string_of(object.get("error")).filter(|e| !e.is_empty()),
+        ..SessionInfo::default()
+    };
+    Ok((session, instance_id))
 }
 
 /// Keeps only the messages and tool sets some turn refers to (a last observation no call read,
@@ -568,12 +571,7 @@ impl<'r, 'a> Builder<'r, 'a> {
             return Ok(());
         }
         let message_path = format!("{path}.tool_call_metadata.model_response.choices[0].message");
-        let choice = response
-            .as_ref()
-            .and_then(|r| r.get("choices"))
-            .filter(|raw| raw.get().starts_with('['))
-            .and_then(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
-            .and_then(|choices| object_of(choices.first().copied()));
+        let choice = first_choice(response.as_ref());
         let parsed = match choice.as_ref().and_then(|c| c.get("message")) {
             Some(raw) if raw.get().starts_with('{') => {
                 Some(parse_message(self.record, raw, &message_path)?)
@@ -605,46 +603,42 @@ impl<'r, 'a> Builder<'r, 'a> {
             ..Call::default()
         };
         let thought = args.and_then(|a| string_of(a.get("thought")));
-        match parsed {
-            Some(ChatMessage {
-                message,
-                tool_calls,
-                reasoning,
-                ..
-            }) => {
-                let content = message.content.clone().unwrap_or_default();
-                let index = self.interner.add(message);
-                call.output = Some(index);
-                call.reasoning = reasoning;
-                let ids: Vec<String> = tool_calls.iter().filter_map(|c| c.id.clone()).collect();
-                call.tool_calls = tool_calls;
-                if action == "finish" {
-                    // `ConversationMemory` sends a finish as a plain assistant message.
-                    let text = match thought.filter(|t| !t.is_empty()) {
-                        Some(thought) if thought != content && !content.is_empty() => {
-                            format!("{thought}\n{content}")
-                        }
-                        Some(thought) => thought,
-                        None => content,
-                    };
-                    let finish = self.interner.add(text_message("assistant", text));
-                    self.conversation.push(finish);
-                } else if ids.is_empty() {
-                    self.conversation.push(index);
-                } else {
-                    self.pending.push(Pending {
-                        message: index,
-                        tool_call_ids: ids,
-                    });
-                }
-            }
-            None => {
-                let index = self
-                    .interner
-                    .add(text_message("assistant", thought.unwrap_or_default()));
-                call.output = Some(index);
+        if let Some(ChatMessage {
+            message,
+            tool_calls,
+            reasoning,
+            ..
+        }) = parsed
+        {
+            let content = message.content.clone().unwrap_or_default();
+            let index = self.interner.add(message);
+            call.output = Some(index);
+            call.reasoning = reasoning;
+            let ids: Vec<String> = tool_calls.iter().filter_map(|c| c.id.clone()).collect();
+            call.tool_calls = tool_calls;
+            if action == "finish" {
+                // `ConversationMemory` sends a finish as a plain assistant message.
+                let text = match thought.filter(|t| !t.is_empty()) {
+                    Some(thought) if thought != content => format!("{thought}\n{content}"),
+                    Some(thought) => thought,
+                    None => content,
+                };
+                let finish = self.interner.add(text_message("assistant", text));
+                self.conversation.push(finish);
+            } else if ids.is_empty() {
                 self.conversation.push(index);
+            } else {
+                self.pending.push(Pending {
+                    message: index,
+                    tool_call_ids: ids,
+                });
             }
+        } else {
+            let index = self
+                .interner
+                .add(text_message("assistant", thought.unwrap_or_default()));
+            call.output = Some(index);
+            self.conversation.push(index);
         }
         if let Some(id) = response_id {
             self.call_of_response.insert(id, self.calls.len());
@@ -662,26 +656,23 @@ impl<'r, 'a> Builder<'r, 'a> {
             .get("cause")
             .is_some_and(|cause| self.user_actions.contains(cause.get()));
         let text = render_observation(event, kind, by_user, self.max_message_chars);
-        match tool_call_id {
-            Some(id) => {
-                let mut fields = vec![("tool_call_id", json_string(&id))];
-                if let Some(name) = metadata.and_then(|m| string_of(m.get("function_name"))) {
-                    fields.push(("name", json_string(&name)));
-                }
-                let message = Message {
-                    role: "tool".to_owned(),
-                    content: Some(text),
-                    fields_json: json_object(&fields),
-                    token_texts: Vec::new(),
-                    carries_reasoning: false,
-                };
-                let index = self.interner.add(message);
-                self.tool_results.insert(id, index);
+        if let Some(id) = tool_call_id {
+            let mut fields = vec![("tool_call_id", json_string(&id))];
+            if let Some(name) = metadata.and_then(|m| string_of(m.get("function_name"))) {
+                fields.push(("name", json_string(&name)));
             }
-            None => {
-                let index = self.interner.add(text_message("user", text));
-                self.conversation.push(index);
-            }
+            let message = Message {
+                role: "tool".to_owned(),
+                content: Some(text),
+                fields_json: json_object(&fields),
+                token_texts: Vec::new(),
+                carries_reasoning: false,
+            };
+            let index = self.interner.add(message);
+            self.tool_results.insert(id, index);
+        } else {
+            let index = self.interner.add(text_message("user", text));
+            self.conversation.push(index);
         }
     }
 
@@ -731,11 +722,11 @@ fn render_observation(
             let mut text = format!("{}{content}{}", field("prefix"), field("suffix"));
             let working_dir = field("working_dir");
             if !working_dir.is_empty() {
-                text.push_str(&format!("\n[Current working directory: {working_dir}]"));
+                let _ = write!(text, "\n[Current working directory: {working_dir}]");
             }
             let interpreter = field("py_interpreter_path");
             if !interpreter.is_empty() {
-                text.push_str(&format!("\n[Python interpreter: {interpreter}]"));
+                let _ = write!(text, "\n[Python interpreter: {interpreter}]");
             }
             let exit_code = metadata
                 .as_ref()
@@ -743,7 +734,7 @@ fn render_observation(
                 .and_then(|raw| serde_json::from_str::<i64>(raw.get()).ok())
                 .unwrap_or(-1);
             if exit_code != -1 {
-                text.push_str(&format!("\n[Command finished with exit code {exit_code}]"));
+                let _ = write!(text, "\n[Command finished with exit code {exit_code}]");
             }
             if by_user {
                 truncate(&format!(
@@ -1028,15 +1019,19 @@ fn apply_times(turns: &mut [Turn], calls: &[Call], offset_ms: Option<i64>) {
     let offset = offset_ms.unwrap_or(0);
     for (turn, call) in turns.iter_mut().zip(calls) {
         turn.request_time_unix_ms = match (call.end_ms, turn.model_latency_ms) {
-            (Some(end), Some(latency)) => Some(end - latency.round() as i64 - offset),
-            _ => call.before_ms.map(|before| before - offset),
+            (Some(end), Some(latency)) => end
+                .checked_sub(latency.round() as i64)
+                .and_then(|start| start.checked_sub(offset)),
+            _ => call.before_ms.and_then(|before| before.checked_sub(offset)),
         };
     }
     for k in 0..turns.len().saturating_sub(1) {
         let next_start = turns[k + 1].request_time_unix_ms;
         if let (Some(end), Some(next)) = (calls[k].end_ms, next_start) {
-            let delay = next - (end - offset);
-            turns[k].tool_delay_ms_after = (delay >= 0).then_some(delay as f64);
+            let delay = end
+                .checked_sub(offset)
+                .and_then(|end| next.checked_sub(end));
+            turns[k].tool_delay_ms_after = delay.filter(|&d| d >= 0).map(|d| d as f64);
         }
     }
 }
@@ -1053,13 +1048,16 @@ fn infer_utc_offset_ms(calls: &[Call]) -> Option<i64> {
     const MAX_OFFSET_MS: i64 = 14 * 60 * 60 * 1000;
     let mut differences: Vec<i64> = calls
         .iter()
-        .filter_map(|call| Some(call.end_ms? - call.created_s?.checked_mul(1000)?))
+        .filter_map(|call| call.end_ms?.checked_sub(call.created_s?.checked_mul(1000)?))
         .collect();
     if differences.is_empty() {
         return None;
     }
     differences.sort_unstable();
     let median = differences[differences.len() / 2];
+    if median.unsigned_abs() > (MAX_OFFSET_MS + QUARTER_HOUR_MS).unsigned_abs() {
+        return None;
+    }
     let rounded = (median as f64 / QUARTER_HOUR_MS as f64).round() as i64 * QUARTER_HOUR_MS;
     (rounded != 0 && rounded.abs() <= MAX_OFFSET_MS).then_some(rounded)
 }
@@ -1221,6 +1219,11 @@ fn read_completion(
         .and_then(|kwargs| kwargs.get("tools"))
         .filter(|raw| raw.get().starts_with('['))
         .map(|tools| interner.tool_set(tools.get()));
+    if let Some(reason) =
+        first_choice(response.as_ref()).and_then(|c| string_of(c.get("finish_reason")))
+    {
+        turn.finish_reason = Some(reason);
+    }
     if let Some(output) = output {
         turn.output_tool_calls = if converted_calls.is_empty() {
             output.tool_calls
@@ -1230,14 +1233,13 @@ fn read_completion(
         turn.output_reasoning = output.reasoning.or(turn.output_reasoning.take());
         turn.output = Some(interner.add(output.message));
     }
-    if turn.usage == ReportedUsage::default() {
-        if let Some(usage) = response
+    if turn.usage == ReportedUsage::default()
+        && let Some(usage) = response
             .as_ref()
             .and_then(|r| r.get("usage"))
             .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-        {
-            turn.usage = usage_from(&usage);
-        }
+    {
+        turn.usage = usage_from(&usage);
     }
     if turn.cost_usd.is_none() {
         turn.cost_usd = object
@@ -1253,13 +1255,18 @@ fn read_completion(
     Ok(true)
 }
 
-/// `choices[0].message` of a logged response.
-fn first_choice_message<'a>(response: Option<&RawObject<'a>>) -> Option<&'a RawValue> {
+/// `choices[0]` of a logged response.
+fn first_choice<'a>(response: Option<&RawObject<'a>>) -> Option<RawObject<'a>> {
     response
         .and_then(|r| r.get("choices"))
         .filter(|raw| raw.get().starts_with('['))
         .and_then(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
         .and_then(|choices| object_of(choices.first().copied()))
+}
+
+/// `choices[0].message` of a logged response.
+fn first_choice_message<'a>(response: Option<&RawObject<'a>>) -> Option<&'a RawValue> {
+    first_choice(response)
         .and_then(|choice| choice.get("message"))
         .filter(|raw| raw.get().starts_with('{'))
 }
@@ -1267,17 +1274,13 @@ fn first_choice_message<'a>(response: Option<&RawObject<'a>>) -> Option<&'a RawV
 /// Session metadata: the record's small keys as logged (not the history, the instruction
 /// — the first user message — or the per-call metrics), `instance` without its long values,
 /// and what the reader derived.
-fn session_metadata(
-    object: &RawObject<'_>,
-    instance: Option<&RawObject<'_>>,
-    extra: &[(&str, String)],
-) -> Option<String> {
+fn session_metadata(object: &RawObject<'_>, extra: &[(&str, String)]) -> Option<String> {
     let mut fields: Vec<(&str, String)> = Vec::new();
     for (key, value) in &object.entries {
         match key.as_ref() {
             "instance_id" | "history" | "instruction" | "metrics" => {}
             "instance" => {
-                if let Some(instance) = instance {
+                if let Some(instance) = object_of(Some(value)) {
                     let small: Vec<(&str, String)> = instance
                         .entries
                         .iter()
