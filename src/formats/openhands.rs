@@ -36,7 +36,10 @@
 //! * A response whose mocked tool call fails validation (`FunctionCallValidationError`) has a
 //!   latency entry but no usage, no action and no completion log (the error is raised between
 //!   the two in `llm.py`); an `error` observation without tool metadata follows it. It is no
-//!   turn; its latency entry is kept in the session metadata.
+//!   turn; its latency entry is kept in the session metadata (`latencies_without_usage`), and
+//!   the tool delay of the turn before it runs to the next turn's request, across it.
+//! * `costs[]` entries carry no response id; they are joined by position only when there are as
+//!   many as usage entries (OpenHands records both per priced response).
 //! * Event timestamps are the writer's local time without an offset; the provider's
 //!   `model_response.created` (Unix seconds) gives the offset, which is applied to every time.
 //! * `accumulated_cost` is 0.0 when litellm cannot price the model: with no `costs[]` entry it
@@ -92,11 +95,13 @@ pub fn detect(path: &Path, head: &[u8]) -> bool {
         .find(|line| !line.trim().is_empty())
         .unwrap_or("")
         .trim_start();
+    // A long `git_patch` may push everything after `test_result` past the head.
     first.starts_with('{')
         && first.contains("\"instance_id\"")
         && (first.contains("\"history\"")
             || first.contains("\"agent_class\"")
-            || (first.contains("\"test_result\"") && first.contains("\"instruction\"")))
+            || (first.contains("\"test_result\"")
+                && (first.contains("\"instruction\"") || claims_file_name(&name))))
 }
 
 /// Whether a file name is one this format usually has.
@@ -807,7 +812,7 @@ fn truncate_content(text: &str, max_chars: Option<usize>) -> String {
 #[derive(Debug, Default)]
 struct Metrics {
     present: bool,
-    /// `(response_id, usage, model)` in call order.
+    /// `(response_id, usage)` in call order.
     usages: Vec<(Option<String>, ReportedUsage)>,
     /// `(response_id, latency in seconds, raw entry)`.
     latencies: Vec<(Option<String>, Option<f64>, String)>,
@@ -1376,6 +1381,14 @@ mod tests {
             br#"{"instance_id": "a__b-1", "test_result": {}, "instruction": "x""#
         ));
         assert!(detect(path, br#"{"instance_id": "a", "history": []}"#));
+        assert!(detect(
+            path,
+            br#"{"instance_id": "a", "test_result": {"git_patch": "diff"#
+        ));
+        assert!(!detect(
+            Path::new("preds.jsonl"),
+            br#"{"instance_id": "a", "test_result": {"git_patch": "diff"#
+        ));
         assert!(!detect(
             path,
             br#"{"instance_id": "a__b-1", "model_patch": "diff"}"#
