@@ -387,15 +387,12 @@ fn read_file(unit: &SourceUnit) -> Vec<Result<Trajectory, FormatError>> {
             });
             continue;
         }
-        let mut turn = block_turn(block, &mut interner);
-        let response_end = turn
-            .request_time_unix_ms
-            .zip(turn.model_latency_ms)
-            .map(|(start, latency)| start as f64 + latency);
-        if let (Some(end), Some(next)) = (response_end, next_request) {
-            let delay = next as f64 - end;
-            turn.tool_delay_ms_after = (delay >= 0.0).then_some(delay);
-        }
+        let response_ms = block
+            .response
+            .as_ref()
+            .and_then(|response| iso_time_to_unix_ms(&response.time));
+        let mut turn = block_turn(block, response_ms, &mut interner);
+        turn.tool_delay_ms_after = milliseconds_between(response_ms, next_request);
         turns.push(turn);
     }
     errors.sort_by_key(|error| error.line);
@@ -406,7 +403,13 @@ fn read_file(unit: &SourceUnit) -> Vec<Result<Trajectory, FormatError>> {
     results
 }
 
-fn block_turn(block: Block, interner: &mut MessageInterner) -> Turn {
+/// `end − start` in milliseconds, when both are known and in order.
+fn milliseconds_between(start: Option<i64>, end: Option<i64>) -> Option<f64> {
+    let difference = end?.checked_sub(start?)?;
+    u32::try_from(difference).ok().map(f64::from)
+}
+
+fn block_turn(block: Block, response_ms: Option<i64>, interner: &mut MessageInterner) -> Turn {
     let weak = block.messages.first().is_some_and(|message| {
         message.role == "system"
             && message.lines.iter().any(|line| {
@@ -429,13 +432,7 @@ fn block_turn(block: Block, interner: &mut MessageInterner) -> Turn {
     };
     let mut turn = Turn::new(context, output, Exactness::Exact);
     turn.request_time_unix_ms = iso_time_to_unix_ms(&block.time);
-    let response_ms = block
-        .response
-        .as_ref()
-        .and_then(|response| iso_time_to_unix_ms(&response.time));
-    if let (Some(start), Some(end)) = (turn.request_time_unix_ms, response_ms) {
-        turn.model_latency_ms = (end >= start).then(|| (end - start) as f64);
-    }
+    turn.model_latency_ms = milliseconds_between(turn.request_time_unix_ms, response_ms);
     turn.output_reasoning = reasoning;
     turn.call_kind = weak.then(|| "weak-model".to_owned());
     let mut metadata = Map::new();
@@ -488,13 +485,11 @@ fn build_message(raw: &RawMessage) -> Message {
 /// The parts of a list-content message, written as `type: text` / `text: …` /
 /// `cache_control: {…}` lines (`Image_url URL: …` for images); `None` when the lines are not that.
 fn list_parts(lines: &[Line]) -> Option<Vec<Map<String, Value>>> {
-    let is_key = |key: &str| !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let is_key =
+        |key: &str| !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     match lines.first() {
         Some(Line::Prefixed(first))
-            if first
-                .strip_prefix("type: ")
-                .is_some_and(|kind| is_key(kind))
-                && lines.len() > 1 => {}
+            if first.strip_prefix("type: ").is_some_and(is_key) && lines.len() > 1 => {}
         _ => return None,
     }
     let mut parts: Vec<Map<String, Value>> = Vec::new();
@@ -515,7 +510,8 @@ fn list_parts(lines: &[Line]) -> Option<Vec<Map<String, Value>>> {
                     part.insert(field.to_lowercase(), json!({ "url": value }));
                     last_key = None;
                 } else if is_key(key) {
-                    let value = python_dict(value).unwrap_or_else(|| Value::String(value.to_owned()));
+                    let value =
+                        python_dict(value).unwrap_or_else(|| Value::String(value.to_owned()));
                     part.insert(key.to_owned(), value);
                     last_key = Some(key.to_owned());
                 } else {
@@ -571,8 +567,7 @@ fn build_response(lines: &[Line]) -> (Message, Option<String>) {
         {
             let reasoning = reasoning.trim().to_owned();
             let mut message = plain_message("assistant", answer.trim_start().to_owned());
-            message.fields_json =
-                Some(json!({ "reasoning_content": reasoning }).to_string());
+            message.fields_json = Some(json!({ "reasoning_content": reasoning }).to_string());
             message.token_texts.push(reasoning.clone());
             message.carries_reasoning = true;
             return (message, Some(reasoning));
@@ -767,7 +762,9 @@ mod tests {
         assert_eq!(message.content, None);
         assert_eq!(
             message.fields_json.as_deref(),
-            Some(r#"{"content":[{"type":"text","text":"first\nsecond","cache_control":{"type":"ephemeral"}}]}"#)
+            Some(
+                r#"{"content":[{"type":"text","text":"first\nsecond","cache_control":{"type":"ephemeral"}}]}"#
+            )
         );
         assert_eq!(message.token_texts, ["first\nsecond"]);
         let plain = build_message(&RawMessage {

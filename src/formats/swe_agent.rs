@@ -76,7 +76,9 @@ pub fn detect(path: &Path, head: &[u8]) -> bool {
 
 /// Whether a file name is one this format usually has.
 pub fn claims_file_name(name: &str) -> bool {
-    name.ends_with(".traj")
+    Path::new(name)
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("traj"))
 }
 
 /// Reads one trajectory file: one session, or one per `RetryAgent` attempt.
@@ -139,6 +141,80 @@ struct Entry {
     reasoning: Option<String>,
 }
 
+/// The history, and what the agent that answers made of it.
+struct History {
+    entries: Vec<Entry>,
+    /// The agent of the first non-demonstration assistant message.
+    main_agent: Option<String>,
+    /// Positions of the answering agent's own (non-demonstration) assistant messages: the calls.
+    outputs: Vec<usize>,
+}
+
+impl History {
+    fn read(
+        record: &RecordText<'_>,
+        items: Vec<&RawValue>,
+        json_path: &str,
+        interner: &mut MessageInterner,
+    ) -> Result<History, FormatError> {
+        let mut entries = Vec::with_capacity(items.len());
+        for (i, raw) in items.into_iter().enumerate() {
+            let parsed = parse_entry(record, raw, &format!("{json_path}[{i}]"))?;
+            let is_assistant = parsed.chat.message.role == "assistant";
+            entries.push(Entry {
+                index: interner.intern(parsed.chat.message),
+                is_assistant,
+                is_demo: parsed.is_demo,
+                agent: parsed.agent,
+                tool_calls: parsed.chat.tool_calls,
+                reasoning: parsed.chat.reasoning.or(parsed.thinking),
+            });
+        }
+        let main_agent = entries
+            .iter()
+            .find(|e| e.is_assistant && !e.is_demo)
+            .and_then(|e| e.agent.clone());
+        let mut history = History {
+            entries,
+            main_agent,
+            outputs: Vec::new(),
+        };
+        history.outputs = (0..history.entries.len())
+            .filter(|&i| {
+                let entry = &history.entries[i];
+                entry.is_assistant && !entry.is_demo && history.in_context(entry)
+            })
+            .collect();
+        Ok(history)
+    }
+
+    /// Whether the answering agent sends this entry (SWE-agent filters on `agent`).
+    fn in_context(&self, entry: &Entry) -> bool {
+        match (&entry.agent, &self.main_agent) {
+            (Some(agent), Some(main)) => agent == main,
+            _ => true,
+        }
+    }
+
+    /// The request rebuilt from the entries before `end`.
+    fn context(&self, end: usize) -> Vec<u32> {
+        self.entries[..end.min(self.entries.len())]
+            .iter()
+            .filter(|e| self.in_context(e))
+            .map(|e| e.index)
+            .collect()
+    }
+
+    /// A turn answered by the entry at `position`.
+    fn turn(&self, position: usize, context: Vec<u32>, exactness: Exactness) -> Turn {
+        let entry = &self.entries[position];
+        let mut turn = Turn::new(context, Some(entry.index), exactness);
+        turn.output_tool_calls.clone_from(&entry.tool_calls);
+        turn.output_reasoning.clone_from(&entry.reasoning);
+        turn
+    }
+}
+
 fn read_session(
     record: &RecordText<'_>,
     object: &RawObject<'_>,
@@ -146,171 +222,72 @@ fn read_session(
     session_id: String,
     retry_info: Option<&RawValue>,
 ) -> Result<Trajectory, FormatError> {
-    let history_raw = array_items(record, object.get("history"), &child(prefix, "history"))?;
-    let steps_raw = array_items(record, object.get("trajectory"), &child(prefix, "trajectory"))?;
+    let history_path = child(prefix, "history");
+    let steps_path = child(prefix, "trajectory");
+    let history_raw = array_items(record, object.get("history"), &history_path)?;
+    let steps_raw = array_items(record, object.get("trajectory"), &steps_path)?;
     if history_raw.is_none() && steps_raw.is_none() {
+        let at = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}: ")
+        };
         return Err(record.error(format!(
-            "{}not a SWE-agent trajectory: no `trajectory` or `history`",
-            if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}: ")
-            }
+            "{at}not a SWE-agent trajectory: no `trajectory` or `history`"
         )));
     }
     let mut session = session_info(record, object, prefix, session_id)?;
-
     let mut interner = MessageInterner::default();
-    let mut history = Vec::new();
-    for (i, raw) in history_raw.unwrap_or_default().into_iter().enumerate() {
-        let parsed = parse_entry(record, raw, &format!("{}[{i}]", child(prefix, "history")))?;
-        let is_assistant = parsed.chat.message.role == "assistant";
-        history.push(Entry {
-            index: interner.intern(parsed.chat.message),
-            is_assistant,
-            is_demo: parsed.is_demo,
-            agent: parsed.agent,
-            tool_calls: parsed.chat.tool_calls,
-            reasoning: parsed.chat.reasoning.or(parsed.thinking),
-        });
-    }
-    // The agent that answers is the one of the first non-demonstration assistant message.
-    let main_agent = history
-        .iter()
-        .find(|e| e.is_assistant && !e.is_demo)
-        .and_then(|e| e.agent.clone());
-    let in_context = |entry: &Entry| match (&entry.agent, &main_agent) {
-        (Some(agent), Some(main)) => agent == main,
-        _ => true,
-    };
-    let outputs: Vec<usize> = history
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.is_assistant && !e.is_demo && in_context(e))
-        .map(|(i, _)| i)
-        .collect();
-    let history_context = |end: usize| -> Vec<u32> {
-        history[..end.min(history.len())]
-            .iter()
-            .filter(|e| in_context(e))
-            .map(|e| e.index)
-            .collect()
-    };
-
-    let steps_path = child(prefix, "trajectory");
+    let history = History::read(
+        record,
+        history_raw.unwrap_or_default(),
+        &history_path,
+        &mut interner,
+    )?;
     let steps = steps_raw
         .unwrap_or_default()
         .into_iter()
         .enumerate()
         .map(|(k, raw)| parse_object(record, raw, &format!("{steps_path}[{k}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let has_query = steps.iter().any(|step| step.get("query").is_some());
-
-    let mut turns = Vec::with_capacity(steps.len().max(outputs.len()));
-    let mut cursor = 0;
-    let mut steps_without_query = 0_u64;
-    for (k, step) in steps.iter().enumerate() {
-        let path = format!("{steps_path}[{k}]");
-        let response = string_field(step.get("response"));
-        let matched = outputs.get(cursor).copied().filter(|&position| {
-            response.is_none()
-                || interner
-                    .get(history[position].index)
-                    .and_then(|m| m.content.as_deref())
-                    == response.as_deref()
-        });
-        if matched.is_some() {
-            cursor += 1;
-        }
-        let query = array_items(record, step.get("query"), &format!("{path}.query"))?;
-        if has_query && query.as_ref().is_some_and(Vec::is_empty) {
-            steps_without_query += 1;
-            continue;
-        }
-        let previous_messages = match k.checked_sub(1) {
-            Some(j) => array_items(
-                record,
-                steps[j].get("messages"),
-                &format!("{steps_path}[{j}].messages"),
-            )?
-            .map(|items| (items, format!("{steps_path}[{j}].messages"))),
-            None => None,
-        };
-        let (context, exactness) = match (query, previous_messages) {
-            (Some(items), _) if !items.is_empty() => (
-                intern_list(record, &mut interner, &items, &format!("{path}.query"))?,
-                Exactness::Exact,
-            ),
-            (_, Some((items, items_path))) => (
-                intern_list(record, &mut interner, &items, &items_path)?,
-                Exactness::Reconstructed,
-            ),
-            _ => {
-                let end = matched
-                    .or_else(|| outputs.get(cursor).copied())
-                    .unwrap_or(history.len());
-                (history_context(end), Exactness::Reconstructed)
-            }
-        };
-        let (output, tool_calls, reasoning) = match (matched, &response) {
-            (Some(position), _) => {
-                let entry = &history[position];
-                (
-                    Some(entry.index),
-                    entry.tool_calls.clone(),
-                    entry.reasoning.clone(),
-                )
-            }
-            (None, Some(text)) => (
-                Some(interner.intern(Message {
-                    role: "assistant".to_owned(),
-                    content: Some(text.clone()),
-                    fields_json: None,
-                    token_texts: Vec::new(),
-                    carries_reasoning: false,
-                })),
-                Vec::new(),
-                None,
-            ),
-            (None, None) => (None, Vec::new(), None),
-        };
-        let mut turn = Turn::new(context, output, exactness);
-        turn.model.clone_from(&session.model);
-        turn.output_tool_calls = tool_calls;
-        turn.output_reasoning = string_field(step.get("reasoning_content"))
-            .filter(|text| !text.is_empty())
-            .or(reasoning);
-        turn.tool_delay_ms_after = number_field(step.get("execution_time"))
-            .map(|seconds| seconds * 1000.0)
-            .filter(|ms| ms.is_finite() && *ms >= 0.0);
-        turn.metadata_json = step.to_json_without(&["query", "messages"]);
-        turns.push(turn);
-    }
-    if steps.is_empty() {
-        // A history without steps: every answer of the agent is a call.
-        for &position in &outputs {
-            let entry = &history[position];
-            let mut turn = Turn::new(
-                history_context(position),
-                Some(entry.index),
-                Exactness::Reconstructed,
-            );
-            turn.model.clone_from(&session.model);
-            turn.output_tool_calls.clone_from(&entry.tool_calls);
-            turn.output_reasoning.clone_from(&entry.reasoning);
-            turns.push(turn);
-        }
-    }
-
     let mut extra = Vec::new();
+    let turns = if steps.is_empty() {
+        // A history without steps: every answer of the agent is a call.
+        history
+            .outputs
+            .iter()
+            .map(|&position| {
+                let mut turn = history.turn(
+                    position,
+                    history.context(position),
+                    Exactness::Reconstructed,
+                );
+                turn.model.clone_from(&session.model);
+                turn
+            })
+            .collect()
+    } else {
+        let mut reader = StepReader {
+            record,
+            steps: &steps,
+            steps_path: &steps_path,
+            history: &history,
+            interner: &mut interner,
+            cursor: 0,
+        };
+        let (turns, without_query) = reader.turns(session.model.as_ref())?;
+        if without_query > 0 {
+            extra.push(("steps_without_query", without_query.to_string()));
+        }
+        turns
+    };
     if let Some(info) = retry_info {
-        extra.push(("retry_info", info.get().to_owned()));
-    }
-    if steps_without_query > 0 {
-        extra.push(("steps_without_query", steps_without_query.to_string()));
+        extra.insert(0, ("retry_info", info.get().to_owned()));
     }
     session.metadata_json = with_fields(
-        object.to_json_without(&["trajectory", "history", "attempts"]),
+        object
+            .to_json_without(&["trajectory", "history", "attempts"])
+            .as_deref(),
         &extra,
     );
     Ok(Trajectory {
@@ -319,6 +296,115 @@ fn read_session(
         tool_sets: Vec::new(),
         turns,
     })
+}
+
+/// Turns from `trajectory[]` steps, matched in order to the history's answers.
+struct StepReader<'r, 'a> {
+    record: &'r RecordText<'a>,
+    steps: &'r [RawObject<'a>],
+    steps_path: &'r str,
+    history: &'r History,
+    interner: &'r mut MessageInterner,
+    /// The next unmatched entry of `history.outputs`.
+    cursor: usize,
+}
+
+impl StepReader<'_, '_> {
+    /// The turns, and how many steps were no LLM call (an empty `query`).
+    fn turns(&mut self, model: Option<&String>) -> Result<(Vec<Turn>, u64), FormatError> {
+        let has_query = self.steps.iter().any(|step| step.get("query").is_some());
+        let mut turns = Vec::with_capacity(self.steps.len());
+        let mut without_query = 0_u64;
+        for k in 0..self.steps.len() {
+            match self.turn(k, has_query)? {
+                Some(mut turn) => {
+                    turn.model = model.cloned();
+                    turns.push(turn);
+                }
+                None => without_query += 1,
+            }
+        }
+        Ok((turns, without_query))
+    }
+
+    /// Step `k`'s turn; `None` for an automatic submission (an empty `query` in a file that has
+    /// them), which calls no model.
+    fn turn(&mut self, k: usize, has_query: bool) -> Result<Option<Turn>, FormatError> {
+        let (record, history) = (self.record, self.history);
+        let step = &self.steps[k];
+        let path = format!("{}[{k}]", self.steps_path);
+        let response = string_field(step.get("response"));
+        let matched = history
+            .outputs
+            .get(self.cursor)
+            .copied()
+            .filter(|&position| {
+                response.is_none()
+                    || self
+                        .interner
+                        .get(history.entries[position].index)
+                        .and_then(|m| m.content.as_deref())
+                        == response.as_deref()
+            });
+        if matched.is_some() {
+            self.cursor += 1;
+        }
+        let query = array_items(record, step.get("query"), &format!("{path}.query"))?;
+        if has_query && query.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(None);
+        }
+        let (context, exactness) = match query.filter(|items| !items.is_empty()) {
+            Some(items) => (
+                intern_list(record, self.interner, &items, &format!("{path}.query"))?,
+                Exactness::Exact,
+            ),
+            None => (self.rebuilt_context(k, matched)?, Exactness::Reconstructed),
+        };
+        let mut turn = if let Some(position) = matched {
+            history.turn(position, context, exactness)
+        } else {
+            // Not in the history (a requery): the step's own response is the output.
+            let output = response.map(|text| {
+                self.interner.intern(Message {
+                    role: "assistant".to_owned(),
+                    content: Some(text),
+                    fields_json: None,
+                    token_texts: Vec::new(),
+                    carries_reasoning: false,
+                })
+            });
+            Turn::new(context, output, exactness)
+        };
+        if let Some(reasoning) =
+            string_field(step.get("reasoning_content")).filter(|text| !text.is_empty())
+        {
+            turn.output_reasoning = Some(reasoning);
+        }
+        turn.tool_delay_ms_after = number_field(step.get("execution_time"))
+            .map(|seconds| seconds * 1000.0)
+            .filter(|ms| ms.is_finite() && *ms >= 0.0);
+        turn.metadata_json = step.to_json_without(&["query", "messages"]);
+        Ok(Some(turn))
+    }
+
+    /// Step `k`'s request without a `query`: the previous step's `messages` (1.0), else the
+    /// history before the step's answer.
+    fn rebuilt_context(
+        &mut self,
+        k: usize,
+        matched: Option<usize>,
+    ) -> Result<Vec<u32>, FormatError> {
+        if let Some(j) = k.checked_sub(1) {
+            let path = format!("{}[{j}].messages", self.steps_path);
+            if let Some(items) = array_items(self.record, self.steps[j].get("messages"), &path)? {
+                return intern_list(self.record, self.interner, &items, &path);
+            }
+        }
+        let end = matched
+            .or_else(|| self.history.outputs.get(self.cursor).copied())
+            .unwrap_or(self.history.entries.len());
+        Ok(self.history.context(end))
+    }
 }
 
 fn session_info(
@@ -404,8 +490,12 @@ fn session_info(
         .get_or_insert_with(|| session.session_id.clone());
     if session.repository.is_none() {
         // GitHub owners never contain `_`, so a renamed file (`run_name__repo-1`) gives none.
-        session.repository = swe_bench_repository(task_id)
-            .filter(|repository| repository.split('/').next().is_some_and(|o| !o.contains('_')));
+        session.repository = swe_bench_repository(task_id).filter(|repository| {
+            repository
+                .split('/')
+                .next()
+                .is_some_and(|o| !o.contains('_'))
+        });
     }
     Ok(session)
 }
@@ -418,7 +508,8 @@ fn github_repository(url: &str) -> Option<String> {
         .split_once("github.com/")?
         .1;
     let (owner, name) = rest.split_once('/')?;
-    (!owner.is_empty() && !name.is_empty() && !name.contains('/')).then(|| format!("{owner}/{name}"))
+    (!owner.is_empty() && !name.is_empty() && !name.contains('/'))
+        .then(|| format!("{owner}/{name}"))
 }
 
 /// What SWE-agent keeps beside a history message, read without copying the content again.
@@ -458,11 +549,11 @@ fn parse_entry(
             .and_then(|ids| ids.first().copied())
             .filter(|id| id.get().starts_with('"'));
         if let Some(id) = first {
-            chat.message.fields_json = with_leading_field(
-                chat.message.fields_json.take(),
+            chat.message.fields_json = Some(with_leading_field(
+                chat.message.fields_json.as_deref(),
                 "tool_call_id",
                 id.get(),
-            );
+            ));
         }
     }
     let thinking = fields
@@ -554,21 +645,20 @@ fn child(prefix: &str, key: &str) -> String {
 }
 
 /// A JSON object text with `key` (its value given as JSON text) added first.
-fn with_leading_field(fields: Option<String>, key: &str, value_json: &str) -> Option<String> {
+fn with_leading_field(fields: Option<&str>, key: &str, value_json: &str) -> String {
     let entry = format!(
         "{}:{value_json}",
         serde_json::to_string(key).unwrap_or_default()
     );
-    Some(match fields.as_deref().and_then(|f| f.strip_prefix('{')) {
+    match fields.and_then(|f| f.strip_prefix('{')) {
         Some(rest) => format!("{{{entry},{rest}"),
         None => format!("{{{entry}}}"),
-    })
+    }
 }
 
 /// A JSON object text with `extra` keys (values given as JSON text) added last.
-fn with_fields(object: Option<String>, extra: &[(&str, String)]) -> Option<String> {
+fn with_fields(object: Option<&str>, extra: &[(&str, String)]) -> Option<String> {
     let mut text = object
-        .as_deref()
         .and_then(|o| o.strip_suffix('}'))
         .map_or_else(|| "{".to_owned(), str::to_owned);
     for (key, value) in extra {
@@ -680,12 +770,19 @@ mod tests {
         assert_eq!(trajectory.session.api_calls, Some(2));
         let turns = &trajectory.turns;
         assert_eq!(turns.len(), 2);
-        assert_eq!((turns[0].context.clone(), turns[0].output), (vec![0, 1, 2], Some(3)));
+        assert_eq!(
+            (turns[0].context.clone(), turns[0].output),
+            (vec![0, 1, 2], Some(3))
+        );
         assert_eq!(turns[0].tool_delay_ms_after, Some(500.0));
         // The sub-agent's message is not part of the main agent's request.
         assert_eq!(turns[1].context, vec![0, 1, 2, 3, 5]);
         assert_eq!(turns[1].output, Some(6));
-        assert!(turns.iter().all(|t| t.exactness == Exactness::Reconstructed));
+        assert!(
+            turns
+                .iter()
+                .all(|t| t.exactness == Exactness::Reconstructed)
+        );
     }
 
     #[test]
@@ -722,21 +819,28 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .ends_with(",\"steps_without_query\":1}")
-                || trajectory.session.metadata_json.as_deref() == Some("{\"steps_without_query\":1}")
+                || trajectory.session.metadata_json.as_deref()
+                    == Some("{\"steps_without_query\":1}")
         );
     }
 
     #[test]
     fn bad_files_are_located() {
         let empty = read_text("  \n").remove(0).unwrap_err();
-        assert_eq!(empty.to_string(), "runs/django__django-11099.traj:1: empty file");
+        assert_eq!(
+            empty.to_string(),
+            "runs/django__django-11099.traj:1: empty file"
+        );
         let step = read_text("{\"trajectory\": [1]}").remove(0).unwrap_err();
         assert_eq!(
             step.to_string(),
             "runs/django__django-11099.traj:1:17: trajectory[0]: expected an object, found a number"
         );
         let neither = read_text("{\"info\": {}}").remove(0).unwrap_err();
-        assert!(neither.message.contains("no `trajectory` or `history`"), "{neither}");
+        assert!(
+            neither.message.contains("no `trajectory` or `history`"),
+            "{neither}"
+        );
     }
 
     #[test]

@@ -19,10 +19,7 @@ fn fixture(name: &str) -> PathBuf {
 /// Reads a fixture by its full path, so that the chat history beside it is found.
 fn read(path: &Path) -> Vec<Result<Trajectory, trajkit::formats::FormatError>> {
     let data = fs_err::read(path).unwrap();
-    assert_eq!(
-        SourceFormat::detect(path, &data),
-        Some(SourceFormat::Aider)
-    );
+    assert_eq!(SourceFormat::detect(path, &data), Some(SourceFormat::Aider));
     SourceFormat::Aider
         .reader(SourceUnit {
             path: path.display().to_string(),
@@ -32,7 +29,7 @@ fn read(path: &Path) -> Vec<Result<Trajectory, trajkit::formats::FormatError>> {
         .collect()
 }
 
-fn content<'a>(trajectory: &'a Trajectory, index: u32) -> Option<&'a str> {
+fn content(trajectory: &Trajectory, index: u32) -> Option<&str> {
     trajectory.messages[index as usize].content.as_deref()
 }
 
@@ -41,16 +38,16 @@ fn a_real_history_keeps_every_call_and_shares_the_repeated_conversation() {
     let mut results = read(&fixture("music_anomalizer_trimmed.aider.llm.history"));
     assert_eq!(results.len(), 1);
     let trajectory = results.remove(0).unwrap();
-    assert_eq!(
-        trajectory.session.session_id,
-        "music_anomalizer_trimmed"
-    );
+    assert_eq!(trajectory.session.session_id, "music_anomalizer_trimmed");
     let turns = &trajectory.turns;
     assert_eq!(turns.len(), 2);
     // The first request: 16 messages, some user messages in a row (`/exit`, `/exit`).
     assert_eq!(turns[0].context.len(), 16);
     assert_eq!(turns[0].exactness, Exactness::Exact);
-    assert_eq!(content(&trajectory, turns[0].context[0]).map(|c| c.lines().count()), Some(7));
+    assert_eq!(
+        content(&trajectory, turns[0].context[0]).map(|c| c.lines().count()),
+        Some(7)
+    );
     assert_eq!(content(&trajectory, turns[0].context[3]), Some("/bye  "));
     assert_eq!(
         content(&trajectory, turns[0].context[7]),
@@ -71,7 +68,11 @@ fn a_real_history_keeps_every_call_and_shares_the_repeated_conversation() {
     assert_eq!(turns[1].output, None, "the file is cut before the response");
     // 12 distinct messages in the first request (the repeats are shared) and its output.
     assert_eq!(trajectory.messages.len(), 13);
-    assert!(turns.iter().all(|t| t.call_kind.is_none() && t.model.is_none()));
+    assert!(
+        turns
+            .iter()
+            .all(|t| t.call_kind.is_none() && t.model.is_none())
+    );
 }
 
 #[test]
@@ -201,7 +202,14 @@ fn fixtures_ingest_with_rejects_located() {
             "malformed.aider.llm.history:14:0",
         ]
     );
-    // The chat history beside it is not an LLM history.
-    assert_eq!(manifest.skipped_files.len(), 1);
-    assert!(manifest.skipped_files[0].ends_with(".aider.chat.history.md"));
+    // The chat history beside it is not an LLM history (nor is the README).
+    let skipped: Vec<&str> = manifest
+        .skipped_files
+        .iter()
+        .map(|file| file.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        ["README.md", "weak_model_calls.aider.chat.history.md"]
+    );
 }
