@@ -32,7 +32,9 @@
 //! (commit messages, chat summaries) are recognized by Aider's system prompts and get
 //! `call_kind = "weak-model"`. The log names no model and counts no tokens; the main and weak
 //! models come from the banner of the `.aider.chat.history.md` beside it when there is one (the
-//! run whose start precedes the call).
+//! run whose start precedes the call). A call that cannot be read (invalid UTF-8, a request
+//! without messages, text outside any call) is rejected alone; the file's other calls make one
+//! session, named after the file (or, for the usual bare `.aider.llm.history`, its directory).
 
 use std::path::Path;
 
