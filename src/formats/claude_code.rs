@@ -124,7 +124,10 @@ fn looks_like_record(object: &RawObject<'_>) -> bool {
 
 /// Whether a file name is one this format usually has (`*.jsonl`, but not the prompt history).
 pub fn claims_file_name(name: &str) -> bool {
-    name.ends_with(".jsonl") && name != "history.jsonl"
+    Path::new(name)
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("jsonl"))
+        && name != "history.jsonl"
 }
 
 /// Reads one session file: the session, its inline sub-agent threads, and one error per bad line.
@@ -167,7 +170,8 @@ fn read_file(unit: &SourceUnit) -> Vec<Result<Trajectory, FormatError>> {
         if index == 0 {
             match &subagent {
                 Some(sub) => {
-                    session.session_id = format!("{}/agent-{}", sub.parent_session_id, sub.agent_id);
+                    session.session_id =
+                        format!("{}/agent-{}", sub.parent_session_id, sub.agent_id);
                     session.parent_session_id = Some(sub.parent_session_id.clone());
                     session.parent_turn_index = sub.spawning_turn(&view);
                 }
@@ -246,7 +250,9 @@ impl<'a> Rec<'a> {
     }
 
     fn model(&self) -> Option<String> {
-        self.message.as_ref().and_then(|m| string_of(m.get("model")))
+        self.message
+            .as_ref()
+            .and_then(|m| string_of(m.get("model")))
     }
 
     /// The `content` of `message` as raw blocks (a string is one text block).
@@ -516,6 +522,23 @@ struct ThreadCalls {
     users: Vec<usize>,
 }
 
+/// A thread's messages and what each record and response contributed.
+struct Built {
+    messages: Vec<Message>,
+    /// Messages of each record, with the tool-call id of tool messages.
+    own: Vec<Vec<(u32, Option<String>)>>,
+    /// Message of each response.
+    group_message: Vec<Option<u32>>,
+    /// Facts of each response, taken when its turn is made.
+    group_output: Vec<Option<AssistantOutput>>,
+    /// Whether each record holds tool results.
+    has_results: Vec<bool>,
+    /// Lines of conversation records whose message could not be read.
+    unreadable: Vec<u64>,
+    /// API-error notices written as responses (`<synthetic>` model).
+    synthetic: usize,
+}
+
 struct ThreadView<'r, 'a> {
     records: &'r [Rec<'a>],
     /// Global record index of each local index.
@@ -621,34 +644,50 @@ impl<'r, 'a> ThreadView<'r, 'a> {
     }
 
     fn build(&self, mut session: SessionInfo, subagent: Option<&Subagent>) -> Trajectory {
-        let count = self.members.len();
-        let mut messages: Vec<Message> = Vec::new();
-        // Messages of each record, with the tool-call id of tool messages.
-        let mut own: Vec<Vec<(u32, Option<String>)>> = vec![Vec::new(); count];
-        let mut group_message: Vec<Option<u32>> = vec![None; self.groups.len()];
-        let mut group_output: Vec<Option<AssistantOutput>> =
-            (0..self.groups.len()).map(|_| None).collect();
-        let mut has_results = vec![false; count];
-        let mut unreadable: Vec<u64> = Vec::new();
-        let mut synthetic = 0_usize;
+        let mut built = self.messages();
+        let contribution = self.contributions(&built);
+        let turns = self.turns(&mut built, &contribution);
+        session.model = turns.iter().find_map(|t| t.model.clone());
+        session.agent_version =
+            (0..self.members.len()).find_map(|l| string_of(self.record(l).get("version")));
+        session.metadata_json = self.session_metadata(&built.unreadable, built.synthetic, subagent);
+        Trajectory {
+            session,
+            messages: built.messages,
+            tool_sets: Vec::new(),
+            turns,
+        }
+    }
 
+    /// Every message of the thread, in file order: each user record's, and one per response.
+    fn messages(&self) -> Built {
+        let count = self.members.len();
+        let mut built = Built {
+            messages: Vec::new(),
+            own: vec![Vec::new(); count],
+            group_message: vec![None; self.groups.len()],
+            group_output: (0..self.groups.len()).map(|_| None).collect(),
+            has_results: vec![false; count],
+            unreadable: Vec::new(),
+            synthetic: 0,
+        };
         for local in 0..count {
             let record = self.record(local);
             match record.kind {
                 Kind::User if !record.is_meta => match user_messages(record) {
-                    Some(built) => {
-                        for (message, tool_call_id) in built {
-                            has_results[local] |= tool_call_id.is_some();
-                            own[local].push((index_of(messages.len()), tool_call_id));
-                            messages.push(message);
+                    Some(messages) => {
+                        for (message, tool_call_id) in messages {
+                            built.has_results[local] |= tool_call_id.is_some();
+                            built.own[local].push((index_of(built.messages.len()), tool_call_id));
+                            built.messages.push(message);
                         }
                     }
-                    None => unreadable.push(record.line),
+                    None => built.unreadable.push(record.line),
                 },
                 Kind::Assistant => match self.group_of[local] {
                     Some(group) if self.groups[group].lines.first() == Some(&local) => {
                         if self.groups[group].synthetic {
-                            synthetic += 1;
+                            built.synthetic += 1;
                             continue;
                         }
                         let lines: Vec<&Rec<'_>> = self.groups[group]
@@ -657,69 +696,83 @@ impl<'r, 'a> ThreadView<'r, 'a> {
                             .map(|&l| self.record(l))
                             .collect();
                         let output = assistant_output(&lines);
-                        group_message[group] = Some(index_of(messages.len()));
-                        messages.push(output.message.clone());
-                        group_output[group] = Some(output);
+                        built.group_message[group] = Some(index_of(built.messages.len()));
+                        built.messages.push(output.message.clone());
+                        built.group_output[group] = Some(output);
                     }
                     Some(_) => {}
-                    None => unreadable.push(record.line),
+                    None => built.unreadable.push(record.line),
                 },
                 _ => {}
             }
         }
+        built
+    }
 
-        // What each record adds to a request that passes through it.
-        let last_group = nearest_on_chain(&self.parent, |l| self.group_of[l].is_some());
-        let group_at = |l: Option<usize>| l.and_then(|l| last_group[l]).and_then(|a| self.group_of[a]);
+    /// The group of the nearest response on each record's chain (itself included).
+    fn last_groups(&self) -> Vec<Option<usize>> {
+        nearest_on_chain(&self.parent, |l| self.group_of[l].is_some())
+            .into_iter()
+            .map(|line| line.and_then(|l| self.group_of[l]))
+            .collect()
+    }
+
+    /// What each record adds to a request whose chain passes through it. A response adds its
+    /// message at its first line on the chain; a tool-result record under a response's line adds
+    /// the results of all such records (parallel results are siblings, and a chain passes through
+    /// one of them only), each tool call answered once.
+    fn contributions(&self, built: &Built) -> Vec<Vec<u32>> {
+        let count = self.members.len();
+        let last_group = self.last_groups();
+        let answered_group = |local: usize| {
+            self.parent[local]
+                .and_then(|p| self.group_of[p])
+                .filter(|_| built.has_results[local])
+        };
         let mut siblings: Vec<Vec<usize>> = vec![Vec::new(); self.groups.len()];
         for local in 0..count {
-            if has_results[local]
-                && let Some(group) = self.parent[local].and_then(|p| self.group_of[p])
-            {
+            if let Some(group) = answered_group(local) {
                 siblings[group].push(local);
             }
         }
         let mut contribution: Vec<Vec<u32>> = vec![Vec::new(); count];
-        for local in 0..count {
+        for (local, added) in contribution.iter_mut().enumerate() {
             if let Some(group) = self.group_of[local] {
-                if group_at(self.parent[local]) != Some(group)
-                    && let Some(message) = group_message[group]
+                if self.parent[local].and_then(|p| last_group[p]) != Some(group)
+                    && let Some(message) = built.group_message[group]
                 {
-                    contribution[local].push(message);
+                    added.push(message);
                 }
-            } else if let Some(group) = self.parent[local]
-                .and_then(|p| self.group_of[p])
-                .filter(|_| has_results[local])
-            {
+            } else if let Some(group) = answered_group(local) {
                 let mut answered: Vec<&str> = Vec::new();
                 for &sibling in &siblings[group] {
-                    for (message, call_id) in &own[sibling] {
+                    for (message, call_id) in &built.own[sibling] {
                         if let Some(id) = call_id {
                             if answered.contains(&id.as_str()) {
                                 continue;
                             }
                             answered.push(id);
                         }
-                        contribution[local].push(*message);
+                        added.push(*message);
                     }
                 }
             } else {
-                contribution[local] = own[local].iter().map(|(m, _)| *m).collect();
+                added.extend(built.own[local].iter().map(|(m, _)| *m));
             }
         }
+        contribution
+    }
 
-        // Times: the nearest timestamped record of a chain, and the nearest message record.
-        let nearest_time = nearest_on_chain(&self.parent, |l| self.record(l).timestamp_ms.is_some());
+    /// The turns: each call's request is the chain of its first line, built by extending the
+    /// previous call's path from where the two chains meet.
+    fn turns(&self, built: &mut Built, contribution: &[Vec<u32>]) -> Vec<Turn> {
+        let count = self.members.len();
+        let last_group = self.last_groups();
+        let nearest_time =
+            nearest_on_chain(&self.parent, |l| self.record(l).timestamp_ms.is_some());
         let nearest_message = nearest_on_chain(&self.parent, |l| {
-            !own[l].is_empty() || self.group_of[l].is_some()
+            !built.own[l].is_empty() || self.group_of[l].is_some()
         });
-        let time_before = |first: usize| {
-            self.parent[first]
-                .and_then(|p| nearest_time[p])
-                .and_then(|l| self.record(l).timestamp_ms)
-        };
-
-        // Requests: the chain of each call's first line, sharing the path of the previous call.
         let mut turns = Vec::with_capacity(self.calls.len());
         let mut path: Vec<(usize, usize)> = Vec::new();
         let mut on_path: Vec<Option<usize>> = vec![None; count];
@@ -756,20 +809,19 @@ impl<'r, 'a> ThreadView<'r, 'a> {
                 path.push((local, context.len()));
             }
 
-            let Some(output) = group_output[group].take() else {
+            let Some(output) = built.group_output[group].take() else {
                 continue;
             };
-            let mut turn = Turn::new(context.clone(), group_message[group], Exactness::Reconstructed);
-            turn.model = output.model;
-            turn.usage = output.usage;
-            turn.finish_reason = output.finish_reason;
-            turn.response_id.clone_from(&self.groups[group].message_id);
-            turn.output_reasoning = output.reasoning;
-            turn.output_reasoning_encrypted = output.reasoning_encrypted;
-            turn.output_tool_calls = output.tool_calls;
-            turn.metadata_json = output.metadata;
-            turn.request_time_unix_ms = time_before(first);
-            if let (Some(start), Some(end)) = (turn.request_time_unix_ms, output.end_ms)
+            let end_ms = output.end_ms;
+            let mut turn = output.into_turn(
+                context.clone(),
+                built.group_message[group],
+                self.groups[group].message_id.clone(),
+            );
+            turn.request_time_unix_ms = self.parent[first]
+                .and_then(|p| nearest_time[p])
+                .and_then(|l| self.record(l).timestamp_ms);
+            if let (Some(start), Some(end)) = (turn.request_time_unix_ms, end_ms)
                 && end >= start
             {
                 turn.model_latency_ms = Some(ms_between(start, end));
@@ -779,24 +831,15 @@ impl<'r, 'a> ThreadView<'r, 'a> {
             if let Some(&next) = self.calls.get(k + 1)
                 && let Some(&next_first) = self.groups[next].lines.first()
                 && let Some(trigger) = self.parent[next_first].and_then(|p| nearest_message[p])
-                && has_results[trigger]
-                && group_at(Some(trigger)) == Some(group)
-                && let (Some(end), Some(at)) = (output.end_ms, self.record(trigger).timestamp_ms)
+                && built.has_results[trigger]
+                && last_group[trigger] == Some(group)
+                && let (Some(end), Some(at)) = (end_ms, self.record(trigger).timestamp_ms)
             {
                 turn.tool_delay_ms_after = Some(ms_between(end, at.max(end)));
             }
             turns.push(turn);
         }
-
-        session.model = turns.iter().find_map(|t| t.model.clone());
-        session.agent_version = (0..count).find_map(|l| string_of(self.record(l).get("version")));
-        session.metadata_json = self.session_metadata(&unreadable, synthetic, subagent);
-        Trajectory {
-            session,
-            messages,
-            tool_sets: Vec::new(),
-            turns,
-        }
+        turns
     }
 
     fn session_metadata(
@@ -807,7 +850,14 @@ impl<'r, 'a> ThreadView<'r, 'a> {
     ) -> Option<String> {
         let mut meta = JsonObject::default();
         let records = || (0..self.members.len()).map(|l| self.record(l));
-        for key in ["cwd", "gitBranch", "entrypoint", "userType", "slug", "agentId"] {
+        for key in [
+            "cwd",
+            "gitBranch",
+            "entrypoint",
+            "userType",
+            "slug",
+            "agentId",
+        ] {
             if let Some(raw) = records().find_map(|r| r.get(key).filter(|v| v.get() != "null")) {
                 meta.raw(key, raw.get());
             }
@@ -850,7 +900,10 @@ impl<'r, 'a> ThreadView<'r, 'a> {
             meta.raw("versions", &json_array(versions.iter().map(|v| quote(v))));
         }
         if session_ids.len() > 1 {
-            meta.raw("sessionIds", &json_array(session_ids.iter().map(|v| quote(v))));
+            meta.raw(
+                "sessionIds",
+                &json_array(session_ids.iter().map(|v| quote(v))),
+            );
         }
         if let Some(title) = title {
             meta.raw("title", title);
@@ -930,8 +983,14 @@ fn user_messages(record: &Rec<'_>) -> Option<Vec<(Message, Option<String>)>> {
         if let Some(uuid) = &record.uuid {
             fields.raw("uuid", &quote(uuid));
         }
-        if let Some(raw) = record.get("toolUseResult") {
-            fields.raw("toolUseResult", raw.get());
+        for key in [
+            "isCompactSummary",
+            "isVisibleInTranscriptOnly",
+            "toolUseResult",
+        ] {
+            if let Some(raw) = record.get(key).filter(|v| v.get() != "null") {
+                fields.raw(key, raw.get());
+            }
         }
         first.fields_json = fields.finish();
     }
@@ -1090,50 +1149,97 @@ struct AssistantOutput {
     metadata: Option<String>,
 }
 
-fn assistant_output(lines: &[&Rec<'_>]) -> AssistantOutput {
-    let mut parts = Parts::default();
-    let mut tool_calls: Vec<String> = Vec::new();
-    let mut rows: Vec<ToolCallRow> = Vec::new();
-    let mut thinking: Vec<String> = Vec::new();
-    let mut signatures: Vec<String> = Vec::new();
-    let mut redacted: Vec<String> = Vec::new();
-    let mut other: Vec<String> = Vec::new();
-    let mut encrypted = false;
-    for line in lines {
-        for block in line.blocks().unwrap_or_default() {
-            match block {
-                block @ Block::Text(_) => parts.push(block),
-                Block::Object(kind, object, raw) => match kind.as_str() {
-                    "text" => parts.push(Block::Object(kind, object, raw)),
-                    "thinking" => {
-                        let text = string_of(object.get("thinking")).unwrap_or_default();
-                        if let Some(signature) = object.get("signature") {
-                            signatures.push(signature.get().to_owned());
-                            encrypted |= text.is_empty();
-                        }
-                        if !text.is_empty() {
-                            thinking.push(text);
-                        }
-                    }
-                    "redacted_thinking" => {
-                        encrypted = true;
-                        redacted.push(object.get("data").map_or("null", RawValue::get).to_owned());
-                    }
-                    "tool_use" => {
-                        let row = tool_call(&object);
-                        if rows.iter().any(|r| r.id.is_some() && r.id == row.id) {
-                            continue;
-                        }
-                        tool_calls.push(tool_call_json(&object, &row));
-                        rows.push(row);
-                    }
-                    _ => other.push(raw.get().to_owned()),
-                },
-                Block::Other(raw) => other.push(raw.get().to_owned()),
+impl AssistantOutput {
+    fn into_turn(
+        self,
+        context: Vec<u32>,
+        output: Option<u32>,
+        response_id: Option<String>,
+    ) -> Turn {
+        let mut turn = Turn::new(context, output, Exactness::Reconstructed);
+        turn.model = self.model;
+        turn.usage = self.usage;
+        turn.finish_reason = self.finish_reason;
+        turn.response_id = response_id;
+        turn.output_reasoning = self.reasoning;
+        turn.output_reasoning_encrypted = self.reasoning_encrypted;
+        turn.output_tool_calls = self.tool_calls;
+        turn.metadata_json = self.metadata;
+        turn
+    }
+}
+
+/// The content blocks of one response's lines, sorted by kind.
+#[derive(Default)]
+struct Blocks {
+    parts: Parts,
+    tool_calls: Vec<String>,
+    rows: Vec<ToolCallRow>,
+    thinking: Vec<String>,
+    signatures: Vec<String>,
+    redacted: Vec<String>,
+    other: Vec<String>,
+    /// Reasoning present only as a signature or redacted data.
+    encrypted: bool,
+}
+
+impl Blocks {
+    fn of(lines: &[&Rec<'_>]) -> Self {
+        let mut blocks = Blocks::default();
+        for line in lines {
+            for block in line.blocks().unwrap_or_default() {
+                blocks.push(block);
             }
         }
+        blocks
     }
 
+    fn push(&mut self, block: Block<'_>) {
+        match block {
+            Block::Object(kind, object, raw) => match kind.as_str() {
+                "text" => self.parts.push(Block::Object(kind, object, raw)),
+                "thinking" => {
+                    let text = string_of(object.get("thinking")).unwrap_or_default();
+                    if let Some(signature) = object.get("signature") {
+                        self.signatures.push(signature.get().to_owned());
+                        self.encrypted |= text.is_empty();
+                    }
+                    if !text.is_empty() {
+                        self.thinking.push(text);
+                    }
+                }
+                "redacted_thinking" => {
+                    self.encrypted = true;
+                    let data = object.get("data").map_or("null", RawValue::get);
+                    self.redacted.push(data.to_owned());
+                }
+                "tool_use" => {
+                    let row = tool_call(&object);
+                    // A block repeated on a later line is the same call.
+                    if !self.rows.iter().any(|r| r.id.is_some() && r.id == row.id) {
+                        self.tool_calls.push(tool_call_json(&object, &row));
+                        self.rows.push(row);
+                    }
+                }
+                _ => self.other.push(raw.get().to_owned()),
+            },
+            block @ Block::Text(_) => self.parts.push(block),
+            Block::Other(raw) => self.other.push(raw.get().to_owned()),
+        }
+    }
+}
+
+fn assistant_output(lines: &[&Rec<'_>]) -> AssistantOutput {
+    let Blocks {
+        parts,
+        tool_calls,
+        rows,
+        thinking,
+        signatures,
+        redacted,
+        other,
+        encrypted,
+    } = Blocks::of(lines);
     let mut fields = JsonObject::default();
     let mut token_texts = Vec::new();
     let empty = parts.is_empty();
@@ -1158,14 +1264,14 @@ fn assistant_output(lines: &[&Rec<'_>]) -> AssistantOutput {
         fields.raw("reasoning_content", &quote(text));
         token_texts.push(text.clone());
     }
-    if !signatures.is_empty() {
-        fields.raw("thinking_signatures", &json_array(signatures));
-    }
-    if !redacted.is_empty() {
-        fields.raw("redacted_thinking", &json_array(redacted));
-    }
-    if !other.is_empty() {
-        fields.raw("other_blocks", &json_array(other));
+    for (key, items) in [
+        ("thinking_signatures", signatures),
+        ("redacted_thinking", redacted),
+        ("other_blocks", other),
+    ] {
+        if !items.is_empty() {
+            fields.raw(key, &json_array(items));
+        }
     }
     if let [line] = lines
         && line.message_id().is_none()
@@ -1173,26 +1279,51 @@ fn assistant_output(lines: &[&Rec<'_>]) -> AssistantOutput {
     {
         fields.raw("uuid", &quote(uuid));
     }
+    AssistantOutput {
+        message: Message {
+            role: "assistant".to_owned(),
+            content,
+            fields_json: fields.finish(),
+            token_texts,
+            carries_reasoning: reasoning.is_some(),
+        },
+        model: lines.iter().rev().find_map(|l| l.model()),
+        usage: call_usage(lines),
+        finish_reason: lines
+            .iter()
+            .rev()
+            .find_map(|l| string_of(l.message.as_ref()?.get("stop_reason"))),
+        reasoning,
+        reasoning_encrypted: encrypted,
+        tool_calls: rows,
+        end_ms: lines.iter().filter_map(|l| l.timestamp_ms).max(),
+        metadata: call_metadata(lines),
+    }
+}
 
-    let last = lines.last();
-    let usage_raw = last
-        .and_then(|l| l.message.as_ref())
-        .and_then(|m| m.get("usage"))
-        .filter(|u| u.get().starts_with('{'));
-    let mut usage = usage_raw
-        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-        .map(|u| usage_from(&u))
-        .unwrap_or_default();
-    let most_output = lines
+/// Usage of a response: the last line's, with the largest `output_tokens` of all its lines
+/// (earlier lines carry partial counts).
+fn call_usage(lines: &[&Rec<'_>]) -> ReportedUsage {
+    let usages: Vec<Value> = lines
         .iter()
         .filter_map(|l| l.message.as_ref()?.get("usage"))
-        .filter_map(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .filter(|raw| raw.get().starts_with('{'))
+        .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+        .collect();
+    let mut usage = usages.last().map(usage_from).unwrap_or_default();
+    let most_output = usages
+        .iter()
         .filter_map(|u| u.get("output_tokens").and_then(as_count))
         .max();
     if most_output.is_some() {
         usage.output = most_output;
     }
+    usage
+}
 
+/// Per-call data without a column: `requestId`, the lines' `uuid`s, and the last line's other
+/// `message` keys (`usage` as logged, `stop_sequence`, …).
+fn call_metadata(lines: &[&Rec<'_>]) -> Option<String> {
     let mut metadata = JsonObject::default();
     if let Some(raw) = lines.iter().rev().find_map(|l| l.get("requestId")) {
         metadata.raw("requestId", raw.get());
@@ -1204,6 +1335,7 @@ fn assistant_output(lines: &[&Rec<'_>]) -> AssistantOutput {
     if !uuids.is_empty() {
         metadata.raw("uuids", &json_array(uuids));
     }
+    let last = lines.last();
     if let Some(message) = last.and_then(|l| l.message.as_ref()) {
         for (key, value) in &message.entries {
             if !matches!(
@@ -1220,27 +1352,7 @@ fn assistant_output(lines: &[&Rec<'_>]) -> AssistantOutput {
             metadata.raw(key, raw.get());
         }
     }
-
-    AssistantOutput {
-        message: Message {
-            role: "assistant".to_owned(),
-            content,
-            fields_json: fields.finish(),
-            token_texts,
-            carries_reasoning: reasoning.is_some(),
-        },
-        model: lines.iter().rev().find_map(|l| l.model()),
-        usage,
-        finish_reason: lines
-            .iter()
-            .rev()
-            .find_map(|l| string_of(l.message.as_ref()?.get("stop_reason"))),
-        reasoning,
-        reasoning_encrypted: encrypted,
-        tool_calls: rows,
-        end_ms: lines.iter().filter_map(|l| l.timestamp_ms).max(),
-        metadata: metadata.finish(),
-    }
+    metadata.finish()
 }
 
 /// A `tool_use` block as a tool-call row: arguments are the JSON text of `input` as logged.
@@ -1315,7 +1427,10 @@ impl Subagent {
         let (parent_session_id, parent_file) = match session_dir
             .and_then(|dir| Some((dir, dir.file_name()?.to_string_lossy().into_owned())))
         {
-            Some((dir, name)) => (name.clone(), Some(dir.with_file_name(format!("{name}.jsonl")))),
+            Some((dir, name)) => (
+                name.clone(),
+                Some(dir.with_file_name(format!("{name}.jsonl"))),
+            ),
             None => (
                 session_id.to_owned(),
                 path.parent()
@@ -1519,7 +1634,8 @@ mod tests {
 
     #[test]
     fn detection_needs_the_envelope() {
-        let record = "{\"parentUuid\":null,\"isSidechain\":false,\"sessionId\":\"s\",\"type\":\"user\"}\n";
+        let record =
+            "{\"parentUuid\":null,\"isSidechain\":false,\"sessionId\":\"s\",\"type\":\"user\"}\n";
         assert!(detect(Path::new("a.jsonl"), record.as_bytes()));
         assert!(!detect(Path::new("a.json"), record.as_bytes()));
         assert!(!detect(Path::new("history.jsonl"), record.as_bytes()));
@@ -1553,7 +1669,11 @@ mod tests {
         assert_eq!(results.len(), 1);
         let trajectory = results[0].as_ref().unwrap();
         assert_eq!(trajectory.session.session_id, "s");
-        let roles: Vec<&str> = trajectory.messages.iter().map(|m| m.role.as_str()).collect();
+        let roles: Vec<&str> = trajectory
+            .messages
+            .iter()
+            .map(|m| m.role.as_str())
+            .collect();
         assert_eq!(roles, ["user", "assistant", "tool", "tool", "assistant"]);
         let [first, second] = trajectory.turns.as_slice() else {
             panic!("two turns");
@@ -1594,8 +1714,15 @@ mod tests {
         .concat();
         let results = read_text("s.jsonl", &text);
         let trajectory = results[0].as_ref().unwrap();
-        let contexts: Vec<&[u32]> = trajectory.turns.iter().map(|t| t.context.as_slice()).collect();
-        assert_eq!(contexts, [&[0][..], &[0, 1, 2], &[0, 1, 4], &[0, 1, 2, 3, 6]]);
+        let contexts: Vec<&[u32]> = trajectory
+            .turns
+            .iter()
+            .map(|t| t.context.as_slice())
+            .collect();
+        assert_eq!(
+            contexts,
+            [&[0][..], &[0, 1, 2], &[0, 1, 4], &[0, 1, 2, 3, 6]]
+        );
     }
 
     #[test]
@@ -1626,8 +1753,12 @@ mod tests {
     fn bad_lines_are_located_and_skipped() {
         let text = format!(
             "{}[1]\n\n{{\"type\": \n\"x\"\n{}",
-            line(r#""type":"user","uuid":"u1","parentUuid":null,"message":{"role":"user","content":"hi"}"#),
-            line(r#""type":"assistant","uuid":"a1","parentUuid":"u1","message":{"id":"m1","role":"assistant","content":"yo"}"#)
+            line(
+                r#""type":"user","uuid":"u1","parentUuid":null,"message":{"role":"user","content":"hi"}"#
+            ),
+            line(
+                r#""type":"assistant","uuid":"a1","parentUuid":"u1","message":{"id":"m1","role":"assistant","content":"yo"}"#
+            )
         );
         let results = read_text("s.jsonl", &text);
         let errors: Vec<String> = results
