@@ -64,9 +64,10 @@ pub const DESCRIPTION: FormatDescription = FormatDescription {
     timing: "ISO timestamps per record: request time, model latency, tool delays",
 };
 
-/// Whether a file looks like a Claude Code session: a `.jsonl` file with a record carrying
-/// `parentUuid` and `sessionId` (or a `summary` with `leafUuid`, or a usage record with
-/// `sessionId`, `requestId` and an assistant `message`) among its first lines.
+/// Whether a file looks like a Claude Code session: a `.jsonl` file with, among its first lines, a
+/// record carrying `parentUuid` and `sessionId`, a Claude Code housekeeping record (`summary` with
+/// `leafUuid`, `file-history-snapshot`, `queue-operation`), or a usage record with `sessionId`,
+/// `requestId` and an assistant `message` (ccusage's test layout).
 pub fn detect(path: &Path, head: &[u8]) -> bool {
     let name = path
         .file_name()
@@ -96,6 +97,7 @@ pub fn detect(path: &Path, head: &[u8]) -> bool {
             // The last line of the head may be cut short: look at its first keys.
             Err(_) if lines.peek().is_none() => {
                 return line.starts_with("{\"parentUuid\":")
+                    || line.starts_with("{\"type\":\"file-history-snapshot\",")
                     || (line.contains("\"parentUuid\":") && line.contains("\"sessionId\":"));
             }
             Err(_) => {}
@@ -110,8 +112,11 @@ fn looks_like_record(object: &RawObject<'_>) -> bool {
         return true;
     }
     let kind = string_of(object.get("type"));
-    if kind.as_deref() == Some("summary") && has("leafUuid") {
-        return true;
+    match kind.as_deref() {
+        Some("summary") if has("leafUuid") => return true,
+        Some("file-history-snapshot") if has("snapshot") => return true,
+        Some("queue-operation") if has("operation") && has("sessionId") => return true,
+        _ => {}
     }
     kind.is_none()
         && has("sessionId")
@@ -1645,6 +1650,9 @@ mod tests {
         assert!(!detect(Path::new("a.jsonl"), chat.as_bytes()));
         let codex = "{\"timestamp\":\"t\",\"type\":\"session_meta\",\"payload\":{\"id\":\"x\"}}\n";
         assert!(!detect(Path::new("a.jsonl"), codex.as_bytes()));
+        let queue =
+            "{\"type\":\"queue-operation\",\"operation\":\"enqueue\",\"sessionId\":\"s\"}\n";
+        assert!(detect(Path::new("a.jsonl"), queue.as_bytes()));
         // A first line cut by the 64 KiB head.
         assert!(detect(
             Path::new("a.jsonl"),
