@@ -165,7 +165,7 @@ fn read_file(unit: &SourceUnit) -> Vec<Result<Trajectory, FormatError>> {
         .then(|| Subagent::of(Path::new(&unit.path), &records, &session_id))
         .flatten();
 
-    let mut main_calls = None;
+    let mut spawns: Option<SpawnIndex> = None;
     for (index, thread) in file.threads.iter().enumerate() {
         let view = ThreadView::new(&records, &file, index);
         let mut session = SessionInfo {
@@ -190,10 +190,8 @@ fn read_file(unit: &SourceUnit) -> Vec<Result<Trajectory, FormatError>> {
                 _ => format!("{session_id}/sidechain-{index}"),
             };
             session.parent_session_id = Some(session_id.clone());
-            if let Some(main) = &main_calls {
-                session.parent_turn_index = spawning_turn(
-                    &records,
-                    main,
+            if let Some(spawns) = &spawns {
+                session.parent_turn_index = spawns.turn(
                     None,
                     match &thread.key {
                         ThreadKey::Agent(agent) => Some(agent.as_str()),
@@ -204,8 +202,8 @@ fn read_file(unit: &SourceUnit) -> Vec<Result<Trajectory, FormatError>> {
             }
         }
         let trajectory = view.build(session, subagent.as_ref().filter(|_| index == 0));
-        if index == 0 {
-            main_calls = Some(view.into_calls());
+        if index == 0 && file.threads.len() > 1 {
+            spawns = Some(view.spawn_index());
         }
         out.push(Ok(trajectory));
     }
@@ -291,9 +289,12 @@ impl<'a> Block<'a> {
             Some(b'{') => match object_of(raw) {
                 Some(object) => {
                     let kind = string_of(object.get("type")).unwrap_or_default();
+                    // A bare text block (other keys absent or null) is its text.
                     if kind == "text"
                         && let Some(text) = string_of(object.get("text"))
-                        && object.entries.len() <= 2
+                        && object.entries.iter().all(|(key, value)| {
+                            matches!(key.as_ref(), "type" | "text") || value.get() == "null"
+                        })
                     {
                         return Block::Text(text);
                     }
@@ -519,14 +520,6 @@ struct Group {
     synthetic: bool,
 }
 
-/// The calls of a thread, kept to find the turn that spawned a sub-agent.
-struct ThreadCalls {
-    /// Global record indexes of each call's lines, in turn order.
-    lines: Vec<Vec<usize>>,
-    /// Global indexes of the thread's user records.
-    users: Vec<usize>,
-}
-
 /// A thread's messages and what each record and response contributed.
 struct Built {
     messages: Vec<Message>,
@@ -612,26 +605,27 @@ impl<'r, 'a> ThreadView<'r, 'a> {
         &self.records[self.members[local]]
     }
 
-    fn into_calls(self) -> ThreadCalls {
-        ThreadCalls {
-            lines: self
-                .calls
-                .iter()
-                .map(|&g| {
-                    self.groups[g]
-                        .lines
-                        .iter()
-                        .map(|&l| self.members[l])
-                        .collect()
-                })
-                .collect(),
-            users: self
-                .members
-                .iter()
-                .copied()
-                .filter(|&g| self.records[g].kind == Kind::User)
-                .collect(),
+    /// Where the thread's calls spawn sub-agents, to link those to their turn.
+    fn spawn_index(&self) -> SpawnIndex {
+        let mut index = SpawnIndex::default();
+        for (k, &group) in self.calls.iter().enumerate() {
+            for &line in &self.groups[group].lines {
+                for block in self.record(line).blocks().unwrap_or_default() {
+                    if let Block::Object(kind, object, _) = block
+                        && kind == "tool_use"
+                    {
+                        index.add_tool_use(k, &object);
+                    }
+                }
+            }
         }
+        for local in 0..self.members.len() {
+            let record = self.record(local);
+            if record.kind == Kind::User {
+                index.add_results(record);
+            }
+        }
+        index
     }
 
     /// The text of the thread's first typed prompt (a sub-agent's task).
@@ -1474,10 +1468,7 @@ impl Subagent {
         let display = path.to_string_lossy().into_owned();
         let (records, _) = parse_records(&data, &display, 1);
         let file = FileView::new(&records);
-        let main = ThreadView::new(&records, &file, 0).into_calls();
-        spawning_turn(
-            &records,
-            &main,
+        ThreadView::new(&records, &file, 0).spawn_index().turn(
             self.tool_use_id.as_deref(),
             Some(&self.agent_id),
             prompt.as_deref(),
@@ -1485,72 +1476,99 @@ impl Subagent {
     }
 }
 
-/// The turn of `calls` that spawned a sub-agent: the call holding the `tool_use` with
-/// `tool_use_id`; else the call answered by a tool result naming `agent_id`; else the one
-/// `Task`/`Agent` call whose `prompt` is the sub-agent's first prompt.
-fn spawning_turn(
-    records: &[Rec<'_>],
-    calls: &ThreadCalls,
-    tool_use_id: Option<&str>,
-    agent_id: Option<&str>,
-    prompt: Option<&str>,
-) -> Option<u32> {
-    let by_tool_use = |id: &str| {
-        calls.lines.iter().position(|lines| {
-            lines.iter().any(|&r| {
-                let record = &records[r];
-                memchr::memmem::find(record.text.text.as_bytes(), id.as_bytes()).is_some()
-                    && record.blocks().unwrap_or_default().iter().any(|block| {
-                        matches!(block, Block::Object(kind, object, _)
-                            if kind == "tool_use" && string_of(object.get("id")).as_deref() == Some(id))
-                    })
-            })
-        })
-    };
-    let found = tool_use_id.and_then(by_tool_use).or_else(|| {
-        let agent = agent_id?;
-        let named = format!("agentId: {agent}");
-        calls.users.iter().find_map(|&r| {
-            let record = &records[r];
-            let text = record.text.text;
-            if !text.contains(agent) {
-                return None;
-            }
-            let by_result = record
-                .get("toolUseResult")
-                .and_then(object_of)
-                .and_then(|o| string_of(o.get("agentId")))
-                .is_some_and(|id| id == agent);
-            record.blocks()?.iter().find_map(|block| match block {
-                Block::Object(kind, object, raw)
-                    if kind == "tool_result" && (by_result || raw.get().contains(&named)) =>
-                {
-                    string_of(object.get("tool_use_id")).and_then(|id| by_tool_use(&id))
-                }
-                _ => None,
-            })
-        })
-    });
-    let found = found.or_else(|| {
-        let prompt = prompt?;
-        let mut matches = calls.lines.iter().enumerate().filter(|(_, lines)| {
-            lines.iter().any(|&r| {
-                records[r].blocks().unwrap_or_default().iter().any(|block| {
-                    matches!(block, Block::Object(kind, object, _)
-                        if kind == "tool_use"
-                            && matches!(string_of(object.get("name")).as_deref(), Some("Task" | "Agent"))
-                            && object.get("input").and_then(object_of)
-                                .and_then(|input| string_of(input.get("prompt")))
-                                .is_some_and(|p| p == prompt))
-                })
-            })
-        });
-        match (matches.next(), matches.next()) {
-            (Some((k, _)), None) => Some(k),
-            _ => None,
+/// Where a thread's calls spawn sub-agents: the call of each `tool_use`, the `tool_use` each
+/// agent's result answers, and the call of each `Task`/`Agent` prompt.
+#[derive(Default)]
+struct SpawnIndex {
+    /// Call of each `tool_use` id.
+    calls: HashMap<String, usize>,
+    /// `tool_use` id that each agent's result answers.
+    agents: HashMap<String, String>,
+    /// Call of each `Task`/`Agent` prompt; `None` when several calls have it.
+    prompts: HashMap<String, Option<usize>>,
+}
+
+impl SpawnIndex {
+    fn add_tool_use(&mut self, call: usize, block: &RawObject<'_>) {
+        if let Some(id) = string_of(block.get("id")) {
+            self.calls.entry(id).or_insert(call);
         }
-    });
-    found.and_then(|k| u32::try_from(k).ok())
+        if matches!(
+            string_of(block.get("name")).as_deref(),
+            Some("Task" | "Agent")
+        ) && let Some(prompt) = block
+            .get("input")
+            .and_then(object_of)
+            .and_then(|input| string_of(input.get("prompt")))
+        {
+            self.prompts
+                .entry(prompt)
+                .and_modify(|known| {
+                    if *known != Some(call) {
+                        *known = None;
+                    }
+                })
+                .or_insert(Some(call));
+        }
+    }
+
+    /// Agents named by a record's tool results: `toolUseResult.agentId`, or `agentId: <id>` in
+    /// a result's text.
+    fn add_results(&mut self, record: &Rec<'_>) {
+        let text = record.text.text;
+        if !text.contains("agentId") {
+            return;
+        }
+        let named = record
+            .get("toolUseResult")
+            .and_then(object_of)
+            .and_then(|o| string_of(o.get("agentId")));
+        for block in record.blocks().unwrap_or_default() {
+            let Block::Object(kind, object, raw) = block else {
+                continue;
+            };
+            let Some(tool_use_id) = string_of(object.get("tool_use_id")) else {
+                continue;
+            };
+            if kind != "tool_result" {
+                continue;
+            }
+            let mut agents: Vec<String> = named.iter().cloned().collect();
+            let mut rest = raw.get();
+            while let Some(at) = rest.find("agentId: ") {
+                rest = &rest[at + "agentId: ".len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || "_-@.".contains(c)))
+                    .unwrap_or(rest.len());
+                agents.push(rest[..end].to_owned());
+            }
+            for agent in agents.into_iter().filter(|a| !a.is_empty()) {
+                self.agents
+                    .entry(agent)
+                    .or_insert_with(|| tool_use_id.clone());
+            }
+        }
+    }
+
+    /// The turn that spawned a sub-agent: the call holding `tool_use_id`; else the call whose
+    /// tool result names `agent_id`; else the one `Task`/`Agent` call with the sub-agent's
+    /// first prompt.
+    fn turn(
+        &self,
+        tool_use_id: Option<&str>,
+        agent_id: Option<&str>,
+        prompt: Option<&str>,
+    ) -> Option<u32> {
+        tool_use_id
+            .and_then(|id| self.calls.get(id))
+            .or_else(|| {
+                let id = self.agents.get(agent_id?)?;
+                self.calls.get(id)
+            })
+            .copied()
+            .or_else(|| self.prompts.get(prompt?).copied().flatten())
+            .and_then(|k| u32::try_from(k).ok())
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1755,6 +1773,24 @@ mod tests {
         assert_eq!(side.session.source_line, Some(3));
         assert_eq!(side.turns.len(), 1);
         assert_eq!(side.turns[0].context, [0]);
+    }
+
+    #[test]
+    fn agents_named_in_result_text_link_to_their_call() {
+        let text = [
+            line(r#""type":"user","uuid":"u1","parentUuid":null,"message":{"role":"user","content":"go"}"#),
+            line(r#""type":"assistant","uuid":"a1","parentUuid":"u1","message":{"id":"m1","role":"assistant","content":"thinking"}"#),
+            line(r#""type":"user","uuid":"u2","parentUuid":"a1","message":{"role":"user","content":"more"}"#),
+            line(r#""type":"assistant","uuid":"a2","parentUuid":"u2","message":{"id":"m2","role":"assistant","content":[{"type":"tool_use","id":"t9","name":"Agent","input":{"prompt":"p"}}]}"#),
+            line(r#""type":"user","uuid":"x1","parentUuid":null,"isSidechain":true,"agentId":"a-7f","message":{"role":"user","content":"other words"}"#),
+            line(r#""type":"assistant","uuid":"x2","parentUuid":"x1","isSidechain":true,"agentId":"a-7f","message":{"id":"m3","role":"assistant","content":"ok"}"#),
+            line(r#""type":"user","uuid":"u3","parentUuid":"a2","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t9","content":[{"type":"text","text":"ok\nagentId: a-7f (use SendMessage)"}]}]}"#),
+        ]
+        .concat();
+        let results = read_text("s.jsonl", &text);
+        let side = results[1].as_ref().unwrap();
+        assert_eq!(side.session.session_id, "s/agent-a-7f");
+        assert_eq!(side.session.parent_turn_index, Some(1));
     }
 
     #[test]
