@@ -17,8 +17,9 @@
 //!
 //! **Requests.** A call's request is the chain of records from its first line's parent back to
 //! the root, converted to OpenAI chat form. Parallel tool results are logged as siblings (each
-//! `tool_result` record hangs under the line of its `tool_use`, and the chain only passes through
-//! the last), so a tool-result record under a call's line stands for all of that call's results.
+//! `tool_result` record hangs under the line of its `tool_use`, and the next call's chain passes
+//! through one of them), so a tool-result record under a call's line stands for all of that
+//! call's results.
 //! Contexts are `Reconstructed`: the system prompt and tool definitions are not in the log, and
 //! injected reminders (`attachment`, `isMeta`) are left out. A file whose records name no parent at
 //! all (hand-written logs) is read as one linear conversation in file order.
@@ -38,6 +39,11 @@
 //! call answers (the nearest timestamped ancestor of its first line); latency runs from there to
 //! the call's last line; the tool delay after a call runs from its last line to the tool-result
 //! record that triggers the next call.
+//!
+//! Kept without a column: per message `uuid`, `toolUseResult`, thinking signatures, redacted
+//! thinking and unknown blocks (extra keys); per call `requestId`, the lines' `uuid`s and the raw
+//! `usage`; per session `cwd`, `gitBranch`, `entrypoint`, summaries, title, record counts by type
+//! and the lines of conversation records whose message could not be read.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
