@@ -178,7 +178,11 @@ fn parse_record(path: &str, bytes: &[u8], line: u64) -> Result<Record, FormatErr
     let payload = match object.get("payload") {
         Some(raw) => {
             let payload: Value = record.parse(raw, "payload")?;
-            if !payload.is_object() && kind != "compacted" {
+            let known = matches!(
+                kind.as_str(),
+                "session_meta" | "turn_context" | "response_item" | "event_msg" | "compacted"
+            );
+            if known && !payload.is_object() {
                 return Err(record.error_at(
                     raw,
                     "payload",
@@ -230,6 +234,9 @@ struct Rollout {
     turn_ends: Vec<Option<i64>>,
     /// Time of the last counted `token_count`.
     last_boundary: Option<i64>,
+    /// Time of the last event since then that precedes a request (`turn_context`, `task_started`,
+    /// `user_message`).
+    input_event_time: Option<i64>,
     /// `total_token_usage` (or whole `info`) of the last `token_count` with info.
     last_usage_key: Option<Value>,
     /// Last session-level usage seen.
@@ -269,6 +276,7 @@ impl Rollout {
             turn_metadata: Vec::new(),
             turn_ends: Vec::new(),
             last_boundary: None,
+            input_event_time: None,
             last_usage_key: None,
             last_total: None,
             model: None,
@@ -293,7 +301,10 @@ impl Rollout {
         } = record;
         match kind.as_str() {
             "session_meta" => self.session_meta(payload),
-            "turn_context" => self.turn_context(&payload),
+            "turn_context" => {
+                self.input_event_time = time.or(self.input_event_time);
+                self.turn_context(&payload);
+            }
             "response_item" => {
                 if let Value::Object(item) = payload {
                     self.response_item(item, time);
@@ -380,12 +391,14 @@ impl Rollout {
         match payload.get("type").and_then(Value::as_str) {
             Some("token_count") => self.token_count(payload, time),
             Some("task_started") => {
+                self.input_event_time = time.or(self.input_event_time);
                 self.task_first_turn = self.turns.len();
                 if let Some(turn_id) = payload.get("turn_id").and_then(Value::as_str) {
                     self.turn_id = Some(turn_id.to_owned());
                 }
             }
             Some("user_message") => {
+                self.input_event_time = time.or(self.input_event_time);
                 if let Some(text) = payload.get("message").and_then(Value::as_str) {
                     self.prompts.insert(text.to_owned());
                 }
@@ -474,6 +487,7 @@ impl Rollout {
             .iter()
             .rev()
             .find_map(|p| p.time)
+            .max(self.input_event_time.take())
             .or(self.last_boundary);
         let converted = self.convert_items(before);
         self.history.extend(converted);
