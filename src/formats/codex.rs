@@ -325,11 +325,13 @@ impl Rollout {
             return;
         }
         self.session_meta_seen = true;
-        if let Some(Value::String(id)) = meta.remove("id").filter(|id| id.as_str() != Some("")) {
+        if let Some(Value::String(id)) =
+            meta.shift_remove("id").filter(|id| id.as_str() != Some(""))
+        {
             self.session.session_id = id;
         }
-        let base = meta.remove("base_instructions");
-        let legacy = meta.remove("instructions");
+        let base = meta.shift_remove("base_instructions");
+        let legacy = meta.shift_remove("instructions");
         self.instructions = base
             .as_ref()
             .and_then(|b| b.get("text"))
@@ -487,8 +489,7 @@ impl Rollout {
             .iter()
             .rev()
             .find_map(|p| p.time)
-            .max(self.input_event_time.take())
-            .or(self.last_boundary);
+            .max(self.input_event_time.take());
         let converted = self.convert_items(before);
         self.history.extend(converted);
         let mut context: Vec<u32> = self.system.into_iter().collect();
