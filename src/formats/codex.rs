@@ -103,7 +103,10 @@ pub fn detect(_path: &Path, head: &[u8]) -> bool {
 
 /// Whether a file name is a rollout's (`rollout-<time>-<uuid>.jsonl`).
 pub fn claims_file_name(name: &str) -> bool {
-    name.starts_with("rollout-") && name.ends_with(".jsonl")
+    name.starts_with("rollout-")
+        && Path::new(name)
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("jsonl"))
 }
 
 /// Reads one rollout file: one session, and one error per bad line.
@@ -165,15 +168,12 @@ fn parse_record(path: &str, bytes: &[u8], line: u64) -> Result<Record, FormatErr
     let kind_raw = object
         .get("type")
         .ok_or_else(|| record.error("record has no `type`"))?;
-    let kind = match record.parse::<Value>(kind_raw, "type")? {
-        Value::String(kind) => kind,
-        _ => {
-            return Err(record.error_at(
-                kind_raw,
-                "type",
-                format!("`type` must be a string, found {}", kind_of(kind_raw)),
-            ));
-        }
+    let Value::String(kind) = record.parse::<Value>(kind_raw, "type")? else {
+        return Err(record.error_at(
+            kind_raw,
+            "type",
+            format!("`type` must be a string, found {}", kind_of(kind_raw)),
+        ));
     };
     let payload = match object.get("payload") {
         Some(raw) => {
@@ -202,6 +202,16 @@ fn parse_record(path: &str, bytes: &[u8], line: u64) -> Result<Record, FormatErr
         time,
         payload,
     })
+}
+
+/// What the log said about compaction since the last call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compaction {
+    None,
+    /// A `compacted` record rewrote the history.
+    Recorded,
+    /// Only a `context_compacted` event: the rewrite is unknown.
+    EventOnly,
 }
 
 /// A Responses-API item recorded since the last call.
@@ -252,8 +262,7 @@ struct Rollout {
     summaries: HashSet<String>,
     /// Whether the last `token_count` was counted with no output and nothing recorded since.
     bare_call_pending: bool,
-    compacted_since_call: bool,
-    compaction_event_alone: bool,
+    compaction: Compaction,
     ignored: BTreeMap<String, u64>,
     exit_status: Option<String>,
 }
@@ -286,8 +295,7 @@ impl Rollout {
             prompts: HashSet::new(),
             summaries: HashSet::new(),
             bare_call_pending: false,
-            compacted_since_call: false,
-            compaction_event_alone: false,
+            compaction: Compaction::None,
             ignored: BTreeMap::new(),
             exit_status: None,
         }
@@ -417,10 +425,8 @@ impl Rollout {
                         .map_or_else(|| "aborted".to_owned(), |r| format!("aborted: {r}")),
                 );
             }
-            Some("context_compacted") => {
-                if !self.compacted_since_call {
-                    self.compaction_event_alone = true;
-                }
+            Some("context_compacted") if self.compaction == Compaction::None => {
+                self.compaction = Compaction::EventOnly;
             }
             Some("thread_rolled_back") => {
                 let turns = payload
@@ -529,7 +535,7 @@ impl Rollout {
         let metadata = self.call_metadata(info);
         self.turn_metadata.push(metadata);
         self.bare_call_pending = outputs.is_empty() && after.is_empty();
-        self.compacted_since_call = false;
+        self.compaction = Compaction::None;
         self.turns.push(turn);
         self.turn_ends.push(time);
         self.last_boundary = time.or(self.last_boundary);
@@ -548,7 +554,7 @@ impl Rollout {
                 metadata.insert(key.to_owned(), value.clone());
             }
         }
-        if std::mem::take(&mut self.compaction_event_alone) {
+        if self.compaction == Compaction::EventOnly {
             metadata.insert(
                 "context_compacted_without_record".to_owned(),
                 Value::Bool(true),
@@ -593,8 +599,7 @@ impl Rollout {
             turn.call_kind = Some("compaction".to_owned());
         }
         self.bare_call_pending = false;
-        self.compacted_since_call = true;
-        self.compaction_event_alone = false;
+        self.compaction = Compaction::Recorded;
         self.flush_pending();
         if let Some(Value::Array(items)) = payload.get("replacement_history") {
             let items: Vec<Pending> = items
