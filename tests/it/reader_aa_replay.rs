@@ -141,7 +141,11 @@ fn every_replay_line_is_rebuilt_exactly() {
             .collect();
         tool_lists.sort();
         tool_lists.dedup();
-        assert_eq!(trajectory.tool_sets.len(), tool_lists.len(), "tool lists stored once");
+        assert_eq!(
+            trajectory.tool_sets.len(),
+            tool_lists.len(),
+            "tool lists stored once"
+        );
     }
     assert_eq!(lines_checked, 168 + 6);
 }
@@ -326,4 +330,174 @@ fn replay_directories_are_ingested() {
     )
     .unwrap();
     assert_eq!(Value::Array(request.messages), original["messages"]);
+}
+
+/// Rebuilds a recording as the `aa_recording` module documents.
+fn rebuild_recording(trajectory: &Trajectory) -> Value {
+    let mut recording = parse(trajectory.session.metadata_json.as_deref());
+    let mut events = match recording.shift_remove("events_before_first_model_call") {
+        Some(Value::Array(before)) => before,
+        _ => Vec::new(),
+    };
+    for turn in &trajectory.turns {
+        let mut metadata = parse(turn.metadata_json.as_deref());
+        let Some(Value::Object(mut event)) = metadata.remove("event") else {
+            panic!("no event");
+        };
+        let context = messages_value(trajectory, &turn.context);
+        let from_provider = metadata["context_from"] == "provider_request.messages";
+        if let Some(Value::Object(mut provider)) = metadata.remove("provider_request") {
+            if from_provider {
+                provider.insert("messages".into(), context.clone());
+            }
+            if let Some(tool_set) = turn.tool_set {
+                provider.insert("tools".into(), tools_value(trajectory, tool_set));
+            }
+            event.insert("provider_request".into(), Value::Object(provider));
+        }
+        if !from_provider {
+            event.insert("request_messages".into(), context);
+        } else if let Some(Value::Array(ranges)) = metadata.remove("request_messages_ranges") {
+            let indexes: Vec<u32> = ranges
+                .iter()
+                .flat_map(|r| {
+                    let bound = |i: usize| u32::try_from(r[i].as_u64().unwrap()).unwrap();
+                    bound(0)..bound(1)
+                })
+                .collect();
+            event.insert(
+                "request_messages".into(),
+                messages_value(trajectory, &indexes),
+            );
+        }
+        if let Some(output) = turn.output {
+            let mut message = message_value(trajectory, output);
+            if let Some(extra) = metadata.remove("response_message_extra") {
+                message
+                    .as_object_mut()
+                    .unwrap()
+                    .insert("extra".into(), extra);
+            }
+            event.insert("response_message".into(), message);
+        }
+        if let Some(latency) = turn.model_latency_ms {
+            event.entry("duration_ms").or_insert(Value::from(latency));
+        }
+        events.push(Value::Object(event));
+        if let Some(Value::Array(after)) = metadata.remove("events_after") {
+            events.extend(after);
+        }
+    }
+    recording.insert("events".into(), Value::Array(events));
+    Value::Object(recording)
+}
+
+#[test]
+fn recording_fixtures() {
+    insta::glob!("../fixtures", "aa_recording/*.json", |path| {
+        insta::assert_snapshot!(crate::formats::read_fixture(path));
+    });
+}
+
+#[test]
+fn recordings_are_rebuilt_exactly() {
+    for name in ["psf__requests-2317.json", "task_line_count-recording.json"] {
+        let path = repo().join("tests/fixtures/aa_recording").join(name);
+        let results = read_as(SourceFormat::AaRecording, &path);
+        assert_eq!(results.len(), 1, "{name}: {results:?}");
+        let trajectory = results[0].as_ref().unwrap();
+        let original: Value = serde_json::from_slice(&fs_err::read(&path).unwrap()).unwrap();
+        assert_eq!(rebuild_recording(trajectory), original, "{name}");
+    }
+}
+
+#[test]
+fn a_recording_reads_as_its_converted_replay_would() {
+    // What `agentperf-local convert` makes of the SWE-bench fixture (recording.py): one line per
+    // model call, usage from the provider response, tool durations summed.
+    let path = repo().join("tests/fixtures/aa_recording/psf__requests-2317.json");
+    let results = read_as(SourceFormat::AaRecording, &path);
+    let trajectory = results[0].as_ref().unwrap();
+    let session = &trajectory.session;
+    assert_eq!(session.session_id, "psf__requests-2317");
+    assert_eq!(session.repository.as_deref(), Some("psf/requests"));
+    assert_eq!(session.model.as_deref(), Some("gpt-oss-120b"));
+    let turns = &trajectory.turns;
+    assert_eq!(turns.len(), 3);
+    let inputs: Vec<Option<u64>> = turns.iter().map(|t| t.usage.input).collect();
+    assert_eq!(inputs, [Some(812), Some(905), Some(1010)]);
+    let outputs: Vec<Option<u64>> = turns.iter().map(|t| t.usage.output).collect();
+    assert_eq!(outputs, [Some(64), Some(48), Some(30)]);
+    assert_eq!(turns[0].usage.reasoning, Some(21));
+    assert_eq!(turns[1].usage.cached, Some(768));
+    let delays: Vec<Option<f64>> = turns.iter().map(|t| t.tool_delay_ms_after).collect();
+    assert_eq!(delays, [Some(84.25), Some(120.0), None]);
+    let latencies: Vec<Option<f64>> = turns.iter().map(|t| t.model_latency_ms).collect();
+    assert_eq!(latencies, [Some(1250.5), Some(2000.0), Some(900.125)]);
+    assert_eq!(
+        turns[0].output_reasoning.as_deref(),
+        Some("Search for builtin_str first.")
+    );
+    assert_eq!(turns[1].output_tool_calls.len(), 2);
+    assert_eq!(turns[2].finish_reason.as_deref(), Some("stop"));
+    assert_eq!(turns[0].request_time_unix_ms, Some(1_767_225_600_000));
+    // Each request is the previous one, its answer and the tool results; the step message of the
+    // previous request is not resent.
+    assert_eq!(turns[1].context[..2], turns[0].context[..2]);
+    assert_eq!(turns[1].context[2], turns[0].output.unwrap());
+    assert_eq!(turns[2].context[4], turns[1].output.unwrap());
+    for turn in turns {
+        assert_eq!(turn.exactness, trajkit::schema::Exactness::Exact);
+    }
+}
+
+#[test]
+fn recordings_are_ingested() {
+    let out = temp_dir();
+    let dataset = out.path().join("d");
+    let input = repo().join("tests/fixtures/aa_recording");
+    let run = trajkit_in_repo_ingest(&input, &dataset);
+    let opened = Dataset::open(&dataset).unwrap();
+    let mut sessions: Vec<(String, u32)> = opened
+        .sessions()
+        .iter()
+        .map(|s| (s.session_id.clone(), s.turn_count))
+        .collect();
+    sessions.sort();
+    assert_eq!(
+        sessions,
+        [
+            ("bad_events".to_owned(), 2),
+            ("psf__requests-2317".to_owned(), 3),
+            ("task_line_count".to_owned(), 2),
+        ],
+        "{run}"
+    );
+    let rejects = &opened.reader().manifest().rejects;
+    let located: Vec<String> = rejects
+        .records
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{:?}:{:?}",
+                r.file.rsplit('/').next().unwrap(),
+                r.line,
+                r.json_path
+            )
+        })
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "bad_events-recording.json:Some(3):Some(\"events[0]\")",
+            "bad_events-recording.json:Some(4):Some(\"events[1]\")",
+            "bad_events-recording.json:Some(7):Some(\"events[4].request_messages[1]\")",
+            "truncated-recording.json:Some(56):None",
+        ]
+    );
+}
+
+fn trajkit_in_repo_ingest(input: &Path, dataset: &Path) -> String {
+    let run = run_ok(ingest_args(&[input], dataset, &[]));
+    run.stderr
 }
