@@ -354,10 +354,10 @@ impl<'a> Recording<'a> {
                 .map(str::to_owned);
             metadata.insert("provider_request".to_owned(), Value::Object(others));
         }
-        if let Some(response) = event.get("response_message") {
-            if self.output(&mut turn, &mut metadata, response, path)? {
-                remainder.push("response_message");
-            }
+        if let Some(response) = event.get("response_message")
+            && self.output(&mut turn, &mut metadata, response, path)?
+        {
+            remainder.push("response_message");
         }
         if let Some(raw) = event.get("duration_ms") {
             let value = compact(raw);
@@ -414,12 +414,11 @@ impl<'a> Recording<'a> {
         let call = full.call;
         let message = compact_object(&object, &["extra"]);
         let key = Value::Object(message).to_string();
-        let index = match self.interned.get(&key) {
-            Some(index) => index,
-            None => {
-                let chat = self.parse_compact(&key, response, &json_path)?;
-                self.interned.push(key, chat)
-            }
+        let index = if let Some(index) = self.interned.get(&key) {
+            index
+        } else {
+            let chat = self.parse_compact(&key, response, &json_path)?;
+            self.interned.push(key, chat)
         };
         if let Some(extra) = object.get("extra") {
             metadata.insert("response_message_extra".to_owned(), compact(extra));

@@ -421,7 +421,10 @@ fn manifest_entries(path: &str, task_id: Option<&str>) -> (Vec<Value>, Vec<Forma
                 .map(|entry| entry.file_name().to_string_lossy().into_owned())
                 .filter(|name| {
                     name == "manifest.json"
-                        || (name.starts_with("manifest-") && name.ends_with(".json"))
+                        || (name.starts_with("manifest-")
+                            && Path::new(name)
+                                .extension()
+                                .is_some_and(|extension| extension == "json"))
                 })
                 .collect()
         })
@@ -464,9 +467,8 @@ fn manifest_entry(
     else {
         return Err(record.error("expected a manifest object"));
     };
-    let tasks = match manifest.shift_remove("tasks") {
-        Some(Value::Array(tasks)) => tasks,
-        _ => return Ok(None),
+    let Some(Value::Array(tasks)) = manifest.shift_remove("tasks") else {
+        return Ok(None);
     };
     let field = |task: &Value, key: &str| task.get(key).and_then(Value::as_str).map(str::to_owned);
     let task = tasks
