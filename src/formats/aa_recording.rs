@@ -361,7 +361,7 @@ impl<'a> Recording<'a> {
         }
         if let Some(raw) = event.get("duration_ms") {
             let value = compact(raw);
-            turn.model_latency_ms = value.as_f64();
+            turn.model_latency_ms = value.as_f64().filter(|ms| *ms >= 0.0);
             if turn.model_latency_ms.map(Value::from).as_ref() == Some(&value) {
                 remainder.push("duration_ms");
             }

@@ -266,11 +266,11 @@ impl Trace {
                     turn.usage.output.map(Value::from)
                 }
                 "recorded_model_duration_ms" => {
-                    turn.model_latency_ms = value.as_f64();
+                    turn.model_latency_ms = value.as_f64().filter(|ms| *ms >= 0.0);
                     turn.model_latency_ms.map(Value::from)
                 }
                 _ => {
-                    turn.tool_delay_ms_after = value.as_f64();
+                    turn.tool_delay_ms_after = value.as_f64().filter(|ms| *ms >= 0.0);
                     turn.tool_delay_ms_after.map(Value::from)
                 }
             };

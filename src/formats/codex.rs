@@ -18,8 +18,10 @@
 //!   rate-limit update; one whose `total_token_usage` repeats the previous one is a rate-limit or
 //!   post-compaction refresh (codex re-sends the last usage, or zeroes `last_token_usage` after
 //!   estimating the compacted history), not a call.
-//! * A call's request is the system prompt (`session_meta.payload.base_instructions.text`, older
-//!   `instructions`), then every earlier item; its output is the last run of model-produced items
+//! * A call's request is the system prompt (`session_meta.payload.base_instructions.text`; older
+//!   sessions lack it and codex used its built-in prompt, which is not logged: no system message;
+//!   their `instructions` key held the user instructions, also sent as an item, and stays
+//!   metadata), then every earlier item; its output is the last run of model-produced items
 //!   (`reasoning`, assistant `message`, `function_call`, `custom_tool_call`, `local_shell_call`,
 //!   other `*_call`) before the `token_count`, merged into one assistant message. Tool outputs are
 //!   recorded after the `token_count` and belong to the next request.
@@ -338,14 +340,14 @@ impl Rollout {
         {
             self.session.session_id = id;
         }
+        // The legacy `instructions` key held the user instructions (AGENTS.md), which codex also
+        // sent as a user message recorded as an item: it stays metadata, not a system prompt.
         let base = meta.shift_remove("base_instructions");
-        let legacy = meta.shift_remove("instructions");
         self.instructions = base
             .as_ref()
             .and_then(|b| b.get("text"))
             .and_then(Value::as_str)
             .or_else(|| base.as_ref().and_then(Value::as_str))
-            .or_else(|| legacy.as_ref().and_then(Value::as_str))
             .map(str::to_owned);
         self.session.agent_version = meta
             .get("cli_version")
