@@ -19,7 +19,7 @@ use crate::schema::{SessionInfo, Trajectory};
 /// What the format gives.
 pub const DESCRIPTION: FormatDescription = FormatDescription {
     name: "openai-jsonl",
-    producer: "chat datasets, `trajkit export --to openai-jsonl`",
+    producer: "chat datasets: OpenAI chat-completions message lists, one session per line",
     files: "*.jsonl, one `{\"id\"?, \"messages\", \"tools\"?}` session per line",
     context: "exact: a call's request is every message before its assistant message",
     reported_counts: "per call when an assistant message carries `usage` or a logged response",

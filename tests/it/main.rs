@@ -13,6 +13,7 @@ mod reader_codex;
 mod reader_openhands;
 mod reader_sizes_only;
 mod reader_swe_agent;
+mod real_data;
 mod robustness;
 mod schemas;
 mod show;
