@@ -38,7 +38,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::chat::{ChatMessage, parse_message};
-use super::json::{RawObject, RecordText, as_count, kind_of, parse_object_with_array};
+use super::json::{
+    RawObject, RecordText, as_count, kind_of, parse_object_with_array, record_lines,
+};
 use super::mini_swe_agent::swe_bench_repository;
 use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
 use crate::schema::{Exactness, Message, SessionInfo, ToolCallRow, Trajectory, Turn};
@@ -108,18 +110,12 @@ fn read_file(unit: &SourceUnit) -> Vec<Result<Trajectory, FormatError>> {
     let mut results = Vec::new();
     let mut trace = Trace::default();
     let data = &unit.data;
-    let (mut start, mut line, mut records) = (0, unit.first_line, 0usize);
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let bytes = &data[start..end];
-        if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
-            records += 1;
-            if let Err(error) = trace.read_line(&unit.path, bytes, line) {
-                results.push(Err(error));
-            }
+    let mut records = 0usize;
+    for (line, range) in record_lines(data, unit.first_line) {
+        records += 1;
+        if let Err(error) = trace.read_line(&unit.path, &data[range], line) {
+            results.push(Err(error));
         }
-        line += 1;
-        start = end + 1;
     }
     if records == 0 {
         results.push(Err(FormatError {

@@ -42,7 +42,7 @@ use serde_json::{Map, Value, json};
 
 use super::json::iso_time_to_unix_ms;
 use super::swe_agent::MessageInterner;
-use super::{FormatDescription, FormatError, SourceUnit};
+use super::{FormatDescription, FormatError, SourceUnit, file_name};
 use crate::schema::{Exactness, Message, SessionInfo, Trajectory, Turn};
 
 const AGENT: &str = "aider";
@@ -80,10 +80,7 @@ pub const DESCRIPTION: FormatDescription = FormatDescription {
 /// Whether a file looks like an Aider LLM history: its name, or a first line `TO LLM <time>`
 /// followed by `-------`.
 pub fn detect(path: &Path, head: &[u8]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = file_name(path);
     if claims_file_name(&name) {
         return true;
     }

@@ -52,8 +52,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::chat::usage_from;
-use super::json::{RawObject, RecordText, as_count, iso_time_to_unix_ms, kind_of};
-use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
+use super::json::{RawObject, RecordText, as_count, iso_time_to_unix_ms, kind_of, record_lines};
+use super::{FormatDescription, FormatError, SourceUnit, file_name, file_stem_id};
 use crate::schema::{
     Exactness, Message, ReportedUsage, SessionInfo, ToolCallRow, Trajectory, Turn,
 };
@@ -75,10 +75,7 @@ pub const DESCRIPTION: FormatDescription = FormatDescription {
 /// `leafUuid`, `file-history-snapshot`, `queue-operation`), or a usage record with `sessionId`,
 /// `requestId` and an assistant `message` (ccusage's test layout).
 pub fn detect(path: &Path, head: &[u8]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = file_name(path);
     if !claims_file_name(&name) {
         return false;
     }
@@ -322,19 +319,11 @@ fn parse_records<'a>(
 ) -> (Vec<Rec<'a>>, Vec<FormatError>) {
     let mut records = Vec::new();
     let mut errors = Vec::new();
-    let mut start = 0;
-    let mut line = first_line;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let bytes = &data[start..end];
-        if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
-            match parse_record(bytes, path, line) {
-                Ok(record) => records.push(record),
-                Err(error) => errors.push(error),
-            }
+    for (line, range) in record_lines(data, first_line) {
+        match parse_record(&data[range], path, line) {
+            Ok(record) => records.push(record),
+            Err(error) => errors.push(error),
         }
-        line += 1;
-        start = end + 1;
     }
     (records, errors)
 }

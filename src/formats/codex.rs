@@ -65,7 +65,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::chat::usage_from;
-use super::json::{RawObject, RecordText, iso_time_to_unix_ms, kind_of};
+use super::json::{RawObject, RecordText, iso_time_to_unix_ms, kind_of, record_lines};
 use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
 use crate::schema::{
     Exactness, Message, ReportedUsage, SessionInfo, ToolCallRow, Trajectory, Turn,
@@ -121,20 +121,12 @@ fn read_file(unit: &SourceUnit) -> Vec<Result<Trajectory, FormatError>> {
     let mut rollout = Rollout::new(&unit.path);
     let mut records = 0usize;
     let data = &unit.data;
-    let mut start = 0;
-    let mut line = unit.first_line;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let bytes = &data[start..end];
-        if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
-            records += 1;
-            match parse_record(&unit.path, bytes, line) {
-                Ok(record) => rollout.apply(record),
-                Err(error) => results.push(Err(error)),
-            }
+    for (line, range) in record_lines(data, unit.first_line) {
+        records += 1;
+        match parse_record(&unit.path, &data[range], line) {
+            Ok(record) => rollout.apply(record),
+            Err(error) => results.push(Err(error)),
         }
-        line += 1;
-        start = end + 1;
     }
     if records == 0 {
         results.push(Err(FormatError {

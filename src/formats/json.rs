@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, de};
@@ -375,6 +376,28 @@ mod tests {
         assert_eq!((error.line, error.column), (Some(4), Some(3)));
         assert!(error.to_string().starts_with("f.jsonl:4:3: invalid UTF-8"));
     }
+}
+
+/// The non-blank lines of a line-oriented file (JSONL, event logs): each line's number (the
+/// first being `first_line`) and its byte range in `data`, without the newline.
+pub fn record_lines(data: &[u8], first_line: u64) -> impl Iterator<Item = (u64, Range<usize>)> {
+    let mut start = 0;
+    let mut line = first_line;
+    std::iter::from_fn(move || {
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+            let found = (line, start..end);
+            line += 1;
+            start = end + 1;
+            if data[found.1.clone()]
+                .iter()
+                .any(|b| !b.is_ascii_whitespace())
+            {
+                return Some(found);
+            }
+        }
+        None
+    })
 }
 
 /// An ISO-8601 / RFC 3339 time (`2025-07-01T12:00:00.123Z`, `+02:00` offsets) as milliseconds

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use super::chat::{linear_trajectory, parse_messages, parse_messages_document};
 use super::json::{RawObject, RecordText, as_count, kind_of};
-use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
+use super::{FormatDescription, FormatError, SourceUnit, file_name, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
 
 const AGENT: &str = "mini-swe-agent";
@@ -37,10 +37,7 @@ pub const DESCRIPTION: FormatDescription = FormatDescription {
 
 /// Whether a file looks like a mini-swe-agent trajectory.
 pub fn detect(path: &Path, head: &[u8]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = file_name(path);
     if name.ends_with(".traj.json") {
         return true;
     }

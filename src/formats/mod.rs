@@ -159,10 +159,7 @@ impl SourceFormat {
     /// Whether a file of this format is a candidate when a directory is walked with the format
     /// forced by `--format` (its usual file names).
     pub fn claims_file_name(self, path: &Path) -> bool {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
+        let name = file_name(path);
         match self {
             SourceFormat::SweAgent => swe_agent::claims_file_name(&name),
             SourceFormat::MiniSweAgent => name.ends_with(".traj.json"),
@@ -255,4 +252,11 @@ pub(crate) fn file_stem_id(path: &str, suffixes: &[&str]) -> String {
 pub(crate) fn has_suffix(name: &str, suffix: &str) -> bool {
     let (name, suffix) = (name.as_bytes(), suffix.as_bytes());
     name.len() >= suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+/// A path's file name, lossily as text; empty when it has none.
+pub(crate) fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
+    path.file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default()
 }

@@ -15,8 +15,8 @@ use std::path::Path;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::json::{RawObject, RecordText, as_count, kind_of};
-use super::{FormatDescription, FormatError, SourceUnit, file_stem_id, has_suffix};
+use super::json::{RawObject, RecordText, as_count, kind_of, record_lines};
+use super::{FormatDescription, FormatError, SourceUnit, file_name, file_stem_id, has_suffix};
 use crate::schema::{Exactness, GivenHashes, SessionInfo, Trajectory, Turn};
 
 /// What the format gives.
@@ -38,10 +38,7 @@ const MODELED_KEYS: [&str; 4] = ["timestamp", "input_length", "output_length", "
 /// Whether a file looks like a Mooncake trace: a `.jsonl` name and a first record with
 /// `input_length` and `hash_ids` but no `messages`.
 pub fn detect(path: &Path, head: &[u8]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = file_name(path);
     if !claims_file_name(&name) {
         return false;
     }
@@ -70,19 +67,11 @@ pub fn read(unit: SourceUnit) -> impl Iterator<Item = Result<Trajectory, FormatE
     } = unit;
     let mut turns = Vec::new();
     let mut errors = Vec::new();
-    let mut start = 0;
-    let mut line = first_line;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let bytes = &data[start..end];
-        if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
-            match read_line(&path, bytes, line) {
-                Ok(turn) => turns.push(turn),
-                Err(error) => errors.push(error),
-            }
+    for (line, range) in record_lines(&data, first_line) {
+        match read_line(&path, &data[range], line) {
+            Ok(turn) => turns.push(turn),
+            Err(error) => errors.push(error),
         }
-        line += 1;
-        start = end + 1;
     }
     let session = (!turns.is_empty()).then(|| {
         Ok(Trajectory {
@@ -138,22 +127,7 @@ fn read_line(path: &str, bytes: &[u8], line: u64) -> Result<Turn, FormatError> {
         .transpose()?;
     let hash_ids = object
         .get("hash_ids")
-        .map(|raw| {
-            let values: Vec<Value> = record.parse(raw, "hash_ids")?;
-            values
-                .iter()
-                .enumerate()
-                .map(|(index, value)| {
-                    value.as_u64().ok_or_else(|| {
-                        record.error_at(
-                            raw,
-                            format!("hash_ids[{index}]"),
-                            "expected a non-negative integer hash id",
-                        )
-                    })
-                })
-                .collect::<Result<Vec<u64>, _>>()
-        })
+        .map(|raw| parse_hash_ids(&record, raw, "hash_ids"))
         .transpose()?;
 
     let mut turn = Turn::new(Vec::new(), None, Exactness::SizesOnly);
@@ -166,4 +140,27 @@ fn read_line(path: &str, bytes: &[u8], line: u64) -> Result<Turn, FormatError> {
     });
     turn.metadata_json = object.to_json_without(&MODELED_KEYS);
     Ok(turn)
+}
+
+/// A sizes-only trace's `hash_ids` array (Mooncake, Weka): non-negative integers, each error
+/// located at the array with the offending element's path.
+pub(super) fn parse_hash_ids(
+    record: &RecordText<'_>,
+    raw: &RawValue,
+    json_path: &str,
+) -> Result<Vec<u64>, FormatError> {
+    let values: Vec<Value> = record.parse(raw, json_path)?;
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| {
+            value.as_u64().ok_or_else(|| {
+                record.error_at(
+                    raw,
+                    format!("{json_path}[{index}]"),
+                    "expected a non-negative integer hash id",
+                )
+            })
+        })
+        .collect()
 }

@@ -12,8 +12,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::chat::{linear_trajectory, parse_messages_document};
-use super::json::{RecordText, kind_of};
-use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
+use super::json::{RecordText, kind_of, record_lines};
+use super::{FormatDescription, FormatError, SourceUnit, file_name, file_stem_id};
 use crate::schema::{SessionInfo, Trajectory};
 
 /// What the format gives.
@@ -29,10 +29,7 @@ pub const DESCRIPTION: FormatDescription = FormatDescription {
 /// Whether a file looks like OpenAI chat JSONL: a `.jsonl` name and a first record with
 /// `messages`.
 pub fn detect(path: &Path, head: &[u8]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = file_name(path);
     if !name.ends_with(".jsonl") {
         return false;
     }
@@ -51,20 +48,10 @@ pub fn read(unit: SourceUnit) -> impl Iterator<Item = Result<Trajectory, FormatE
         data,
         first_line,
     } = unit;
-    let mut lines = Vec::new();
-    let mut start = 0;
-    let mut line_number = first_line;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        if data[start..end].iter().any(|b| !b.is_ascii_whitespace()) {
-            lines.push((line_number, start, end));
-        }
-        line_number += 1;
-        start = end + 1;
-    }
+    let lines: Vec<_> = record_lines(&data, first_line).collect();
     lines
         .into_iter()
-        .map(move |(line, start, end)| read_line(&path, &data[start..end], line))
+        .map(move |(line, range)| read_line(&path, &data[range], line))
 }
 
 fn read_line(path: &str, bytes: &[u8], line: u64) -> Result<Trajectory, FormatError> {

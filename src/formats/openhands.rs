@@ -55,9 +55,10 @@ use serde_json::value::RawValue;
 use super::chat::{ChatMessage, parse_message, usage_from};
 use super::json::{
     RawObject, RecordText, as_count, iso_time_to_unix_ms, kind_of, parse_object_with_array,
+    record_lines,
 };
 use super::mini_swe_agent::swe_bench_repository;
-use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
+use super::{FormatDescription, FormatError, SourceUnit, file_name, file_stem_id};
 use crate::schema::{
     Exactness, Message, ReportedUsage, SessionInfo, ToolCallRow, Trajectory, Turn,
 };
@@ -82,10 +83,7 @@ pub const DESCRIPTION: FormatDescription = FormatDescription {
 /// with an instance and carries an event history or an agent configuration. Prediction files
 /// (`instance_id`, `model_patch`) are not claimed.
 pub fn detect(path: &Path, head: &[u8]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = file_name(path);
     if !name.ends_with(".jsonl") {
         return false;
     }
@@ -116,20 +114,10 @@ pub fn read(unit: SourceUnit) -> impl Iterator<Item = Result<Trajectory, FormatE
         data,
         first_line,
     } = unit;
-    let mut lines = Vec::new();
-    let mut start = 0;
-    let mut line_number = first_line;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        if data[start..end].iter().any(|b| !b.is_ascii_whitespace()) {
-            lines.push((line_number, start, end));
-        }
-        line_number += 1;
-        start = end + 1;
-    }
+    let lines: Vec<_> = record_lines(&data, first_line).collect();
     lines
         .into_iter()
-        .flat_map(move |(line, start, end)| read_line(&path, &data[start..end], line))
+        .flat_map(move |(line, range)| read_line(&path, &data[range], line))
 }
 
 /// One instance: its trajectory, and errors for unreadable completion logs beside it.

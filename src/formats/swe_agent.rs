@@ -42,7 +42,7 @@ use serde_json::value::RawValue;
 use super::chat::{ChatMessage, parse_message};
 use super::json::{RawObject, RecordText, as_count, kind_of};
 use super::mini_swe_agent::swe_bench_repository;
-use super::{FormatDescription, FormatError, SourceUnit, file_stem_id};
+use super::{FormatDescription, FormatError, SourceUnit, file_name, file_stem_id};
 use crate::schema::{Exactness, Message, SessionInfo, ToolCallRow, Trajectory, Turn};
 
 const AGENT: &str = "swe-agent";
@@ -63,10 +63,7 @@ pub const DESCRIPTION: FormatDescription = FormatDescription {
 /// Whether a file looks like a SWE-agent trajectory: a `.traj` name and a JSON object with its
 /// keys.
 pub fn detect(path: &Path, head: &[u8]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = file_name(path);
     if !claims_file_name(&name) {
         return false;
     }

@@ -21,7 +21,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::json::{RawObject, RecordText, as_count, kind_of};
-use super::{FormatDescription, FormatError, SourceUnit, file_stem_id, has_suffix};
+use super::mooncake::parse_hash_ids;
+use super::{FormatDescription, FormatError, SourceUnit, file_name, file_stem_id, has_suffix};
 use crate::schema::{Exactness, GivenHashes, ReportedUsage, SessionInfo, Trajectory, Turn};
 
 /// What the format gives.
@@ -44,10 +45,7 @@ const SUBAGENT_KEYS: [&str; 2] = ["requests", "type"];
 
 /// Whether a file looks like a Weka trace: a `.json` object with `block_size` and `requests`.
 pub fn detect(path: &Path, head: &[u8]) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = file_name(path);
     if !claims_file_name(&name) {
         return false;
     }
@@ -294,25 +292,9 @@ fn request(
     };
     let input = count("in")?;
     let output = count("out")?;
-    let hashes_path = format!("{path}.hash_ids");
     let hash_ids = object
         .get("hash_ids")
-        .map(|value| {
-            let values: Vec<Value> = record.parse(value, &hashes_path)?;
-            values
-                .iter()
-                .enumerate()
-                .map(|(index, id)| {
-                    id.as_u64().ok_or_else(|| {
-                        record.error_at(
-                            value,
-                            format!("{hashes_path}[{index}]"),
-                            "expected a non-negative integer hash id",
-                        )
-                    })
-                })
-                .collect::<Result<Vec<u64>, _>>()
-        })
+        .map(|value| parse_hash_ids(record, value, &format!("{path}.hash_ids")))
         .transpose()?;
     let text = |key: &str| -> Result<Option<String>, FormatError> {
         object
