@@ -7,27 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use trajkit::dataset::Dataset;
-use trajkit::formats::{FormatError, SourceFormat, SourceUnit};
+use trajkit::formats::SourceFormat;
 use trajkit::schema::Trajectory;
 
-use crate::util::{files_under, ingest_args, repo, run_ok, shared, temp_dir};
-
-fn read_as(format: SourceFormat, path: &Path) -> Vec<Result<Trajectory, FormatError>> {
-    let data = fs_err::read(path).unwrap();
-    let head = &data[..data.len().min(64 << 10)];
-    assert_eq!(
-        SourceFormat::detect(path, head),
-        Some(format),
-        "{}",
-        path.display()
-    );
-    let unit = SourceUnit {
-        path: path.display().to_string(),
-        data,
-        first_line: 1,
-    };
-    format.reader(unit).collect()
-}
+use crate::util::{files_under, ingest_args, read_as, repo, run_ok, shared, temp_dir};
 
 fn parse(text: Option<&str>) -> Map<String, Value> {
     text.map(|t| serde_json::from_str(t).unwrap())

@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use trajkit::dataset::Dataset;
-use trajkit::formats::{SourceFormat, SourceUnit};
+use trajkit::formats::SourceFormat;
 use trajkit::schema::{Exactness, Trajectory};
 
-use crate::util::{repo, temp_dir, trajkit};
+use crate::util::{read_as, repo, temp_dir, trajkit};
 
 fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures/aider").join(name)
@@ -18,15 +18,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// Reads a fixture by its full path, so that the chat history beside it is found.
 fn read(path: &Path) -> Vec<Result<Trajectory, trajkit::formats::FormatError>> {
-    let data = fs_err::read(path).unwrap();
-    assert_eq!(SourceFormat::detect(path, &data), Some(SourceFormat::Aider));
-    SourceFormat::Aider
-        .reader(SourceUnit {
-            path: path.display().to_string(),
-            data,
-            first_line: 1,
-        })
-        .collect()
+    read_as(SourceFormat::Aider, path)
 }
 
 fn content(trajectory: &Trajectory, index: u32) -> Option<&str> {

@@ -5,23 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use trajkit::dataset::Dataset;
-use trajkit::formats::{FormatError, SourceFormat, SourceUnit};
+use trajkit::formats::{FormatError, SourceFormat};
 use trajkit::schema::Trajectory;
 
-use crate::util::{ingest_args, repo, run_ok, shared, temp_dir};
+use crate::util::{ingest_args, read_as, repo, run_ok, shared, temp_dir};
 
 /// Reads a file by its detected format, with its real path (so sidecars can be found).
 fn read_path(path: &Path) -> Vec<Result<Trajectory, FormatError>> {
-    let data = fs_err::read(path).unwrap();
-    let format = SourceFormat::detect(path, &data);
-    assert_eq!(format, Some(SourceFormat::ClaudeCode), "{}", path.display());
-    SourceFormat::ClaudeCode
-        .reader(SourceUnit {
-            path: path.display().to_string(),
-            data,
-            first_line: 1,
-        })
-        .collect()
+    read_as(SourceFormat::ClaudeCode, path)
 }
 
 /// The figures `STATS.txt` gives for one file.

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use trajkit::dataset::Dataset;
-use trajkit::formats::{SourceFormat, SourceUnit};
+use trajkit::formats::SourceFormat;
 use trajkit::schema::Trajectory;
 
-use crate::util::{ingest_args, run_ok, shared, temp_dir};
+use crate::util::{ingest_args, read_as, run_ok, shared, temp_dir};
 
 /// One STATS.txt line of the "Codex rollout JSONL" section.
 #[derive(Debug)]
@@ -60,19 +60,7 @@ fn read_real(
     Vec<Result<Trajectory, trajkit::formats::FormatError>>,
 ) {
     let path = shared("data/real").join(relative);
-    let data = fs_err::read(&path).unwrap();
-    let format = SourceFormat::detect(&path, &data[..data.len().min(64 << 10)]);
-    assert_eq!(
-        format,
-        Some(SourceFormat::Codex),
-        "{relative} is detected as codex"
-    );
-    let unit = SourceUnit {
-        path: path.display().to_string(),
-        data,
-        first_line: 1,
-    };
-    let results = SourceFormat::Codex.reader(unit).collect();
+    let results = read_as(SourceFormat::Codex, &path);
     (path, results)
 }
 

@@ -6,27 +6,15 @@ use std::path::Path;
 
 use serde_json::Value;
 use trajkit::dataset::Dataset;
-use trajkit::formats::{SourceFormat, SourceUnit};
+use trajkit::formats::SourceFormat;
 use trajkit::schema::{Exactness, Trajectory};
 
-use crate::util::{files_under, ingest_args, run_ok, shared, temp_dir};
+use crate::util::{files_under, ingest_args, read_as, run_ok, shared, temp_dir};
 
 fn read(format: SourceFormat, path: &Path) -> (Vec<Trajectory>, Vec<String>) {
-    let data = fs_err::read(path).unwrap();
-    assert_eq!(
-        SourceFormat::detect(path, &data),
-        Some(format),
-        "{}",
-        path.display()
-    );
-    let unit = SourceUnit {
-        path: path.display().to_string(),
-        data,
-        first_line: 1,
-    };
     let mut sessions = Vec::new();
     let mut errors = Vec::new();
-    for item in format.reader(unit) {
+    for item in read_as(format, path) {
         match item {
             Ok(trajectory) => sessions.push(trajectory),
             Err(error) => errors.push(error.to_string()),

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use trajkit::dataset::Dataset;
-use trajkit::formats::{SourceFormat, SourceUnit};
+use trajkit::formats::SourceFormat;
 use trajkit::schema::{Exactness, Trajectory};
 
-use crate::util::{ingest_args, repo, run_ok, shared, temp_dir, trajkit};
+use crate::util::{ingest_args, read_as, repo, run_ok, shared, temp_dir, trajkit};
 
 const REAL: &str = "data/real/swe-agent";
 const FILES: [&str; 4] = [
@@ -20,18 +20,7 @@ const FILES: [&str; 4] = [
 
 fn read_real(name: &str) -> Trajectory {
     let path = shared(REAL).join(name);
-    let data = fs_err::read(&path).unwrap();
-    assert_eq!(
-        SourceFormat::detect(&path, &data),
-        Some(SourceFormat::SweAgent),
-        "{name}"
-    );
-    let unit = SourceUnit {
-        path: path.display().to_string(),
-        data,
-        first_line: 1,
-    };
-    let mut results: Vec<_> = SourceFormat::SweAgent.reader(unit).collect();
+    let mut results = read_as(SourceFormat::SweAgent, &path);
     assert_eq!(results.len(), 1, "{name}: one session");
     results.remove(0).unwrap()
 }

@@ -176,3 +176,25 @@ pub fn corpus_dataset() -> &'static Path {
         path
     })
 }
+
+/// Reads a raw file with `format`, after checking that detection (on the first 64 KiB, as
+/// ingest does) picks that format: every session and every located error, in reader order.
+pub fn read_as(
+    format: trajkit::formats::SourceFormat,
+    path: &Path,
+) -> Vec<Result<trajkit::schema::Trajectory, trajkit::formats::FormatError>> {
+    let data = fs_err::read(path).unwrap();
+    let head = &data[..data.len().min(64 << 10)];
+    assert_eq!(
+        trajkit::formats::SourceFormat::detect(path, head),
+        Some(format),
+        "{}",
+        path.display()
+    );
+    let unit = trajkit::formats::SourceUnit {
+        path: path.display().to_string(),
+        data,
+        first_line: 1,
+    };
+    format.reader(unit).collect()
+}
