@@ -14,6 +14,17 @@ pub const DEFAULT_BLOCK_SIZE: usize = 16;
 /// Algorithm name recorded in the manifest.
 pub const ALGORITHM: &str = "xxh3-64-chained";
 
+/// A turn's hash ids as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredIds<'a> {
+    /// Tokens per block.
+    pub block_size: u32,
+    /// Blocks shared with the previous turn of the session.
+    pub prefix_blocks: u32,
+    /// The ids after the shared prefix.
+    pub new_ids: &'a [u64],
+}
+
 /// Hashes the blocks of the token stream `pieces` (concatenated), starting at block
 /// `first_block` whose predecessor's id is `seed` (0 for the first block of a stream). The last
 /// block may be partial. Returns the ids of blocks `first_block..`.

@@ -30,6 +30,8 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Print a dataset summary, a session's turns, or one turn's request and output.
     Show(ShowArgs),
+    /// Report what a dataset's workload looks like: distributions, context growth, KV reuse.
+    Stats(StatsArgs),
     /// Write or check the generated files of `schemas/`.
     Schemas(SchemasArgs),
     /// List the raw log formats `ingest` reads and what each one provides.
@@ -139,4 +141,86 @@ pub struct FormatsArgs {
     /// line_oriented}`.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `trajkit stats`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EXIT_CODES}\n\n\
+Percentiles are nearest-rank (the ceil(q*n)-th smallest value, as DuckDB's quantile_disc), exact
+for any number of turns. Token figures are provider-reported where logged, else counted with the
+dataset's tokenizer; each metric's exact definition is in the JSON report.
+
+Examples:
+  trajkit stats sample.trajkit
+  trajkit stats sample.trajkit --by model --format markdown -o stats.md
+  trajkit stats sample.trajkit --profile agentperf --format html -o report.html
+  trajkit stats sample.trajkit --kv-capacity 100K,1M,10M --agents 32
+  trajkit stats new.trajkit --compare old.trajkit"))]
+pub struct StatsArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// Also report per group: `source` (log format), `model` (per turn), `agent`, `language`
+    /// (session metadata, else the source files its messages name most), or
+    /// `session-length-bucket`.
+    #[arg(long, value_parser = PossibleValuesParser::new(["source", "model", "agent", "language", "session-length-bucket"]))]
+    pub by: Option<String>,
+
+    /// Report format.
+    #[arg(long, default_value = "table", value_parser = PossibleValuesParser::new(["table", "json", "markdown", "html"]))]
+    pub format: String,
+
+    /// Write the report to this file (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Set a published workload profile beside the dataset and flag deviations: `agentperf`, or
+    /// a JSON file of the same shape (see `profiles/agentperf.json`).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+
+    /// A second dataset to put side by side, with differences (B − A).
+    #[arg(long, value_name = "DATASET")]
+    pub compare: Option<PathBuf>,
+
+    /// Simulate a shared LRU block cache of this many tokens (comma-separated for a curve;
+    /// K and M suffixes allowed) with `--agents` sessions running concurrently.
+    #[arg(long, value_name = "TOKENS[,TOKENS…]", value_delimiter = ',', value_parser = parse_token_count)]
+    pub kv_capacity: Vec<u64>,
+
+    /// Concurrent agents of the cache simulation; each works through sessions in dataset order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub agents: u32,
+
+    /// Tokens per block of the cache simulation [default: the dataset's block size, or the
+    /// largest block size of its sizes-only traces].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub kv_block_size: Option<u32>,
+
+    /// Skip block-level reuse (reading the hash ids): faster on very large datasets.
+    #[arg(long)]
+    pub no_block_hits: bool,
+}
+
+fn parse_token_count(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, multiplier) = match text.char_indices().last() {
+        Some((index, 'k' | 'K')) => (&text[..index], 1_000),
+        Some((index, 'm' | 'M')) => (&text[..index], 1_000_000),
+        Some((index, 'g' | 'G')) => (&text[..index], 1_000_000_000),
+        _ => (text, 1),
+    };
+    let value: f64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a token count (e.g. 65536, 100K, 1.5M)"))?;
+    if !(value.is_finite() && value >= 1.0) {
+        return Err(format!("`{text}` is not a positive token count"));
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "checked positive and finite; token counts are far below 2^64"
+    )]
+    Ok((value * f64::from(multiplier)).round() as u64)
 }

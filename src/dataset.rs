@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::blocks;
+use crate::blocks::{self, StoredIds};
 use crate::schema::{MessageRow, SessionRow, TurnRow};
 use crate::store::{DatasetReader, StoreError};
 
@@ -176,5 +176,298 @@ impl SessionData {
     pub fn hash_ids_coarse(&self, factor: usize) -> Option<Vec<Vec<u64>>> {
         self.hash_ids()
             .map(|all| all.iter().map(|ids| blocks::coarsen(ids, factor)).collect())
+    }
+}
+
+/// What a turn's figures are, as read from one `turns` row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TurnFacts<'a> {
+    /// `turn_index`.
+    pub turn_index: u32,
+    /// Whether `exactness` is `sizes_only`.
+    pub sizes_only: bool,
+    /// `model`.
+    pub model: Option<&'a str>,
+    /// `input_tokens_reported`.
+    pub input_tokens_reported: Option<u64>,
+    /// `input_tokens_counted`.
+    pub input_tokens_counted: Option<u64>,
+    /// `cached_tokens_reported`.
+    pub cached_tokens_reported: Option<u64>,
+    /// `prefix_tokens_counted`.
+    pub prefix_tokens_counted: Option<u64>,
+    /// `new_tokens_reported`.
+    pub new_tokens_reported: Option<u64>,
+    /// `new_tokens_counted`.
+    pub new_tokens_counted: Option<u64>,
+    /// `output_tokens_reported`.
+    pub output_tokens_reported: Option<u64>,
+    /// `output_tokens_counted`.
+    pub output_tokens_counted: Option<u64>,
+    /// `reasoning_tokens_reported`.
+    pub reasoning_tokens_reported: Option<u64>,
+    /// `reasoning_tokens_counted`.
+    pub reasoning_tokens_counted: Option<u64>,
+    /// `request_time_unix_ms`.
+    pub request_time_unix_ms: Option<i64>,
+    /// `request_offset_ms`.
+    pub request_offset_ms: Option<f64>,
+    /// `model_latency_ms`.
+    pub model_latency_ms: Option<f64>,
+    /// `tool_delay_ms_after`.
+    pub tool_delay_ms_after: Option<f64>,
+    /// `hash_block_size`, `hash_prefix_blocks` and `hash_ids_new`, when all are present.
+    pub hash_ids: Option<StoredIds<'a>>,
+}
+
+impl TurnFacts<'_> {
+    /// Input tokens: as reported, else as counted.
+    pub fn input_tokens(&self) -> Option<u64> {
+        self.input_tokens_reported.or(self.input_tokens_counted)
+    }
+}
+
+/// Which optional columns a turn scan decodes (the others are left undecoded).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanColumns {
+    /// `model`.
+    pub model: bool,
+    /// The hash-id columns.
+    pub hash_ids: bool,
+}
+
+impl Dataset {
+    /// Streams the figures of the turns (all, or `count` rows from row `offset`), column-wise:
+    /// only the columns `TurnFacts` needs are decoded.
+    pub fn scan_turns(
+        &self,
+        columns: ScanColumns,
+        range: Option<(u64, u64)>,
+    ) -> Result<impl Iterator<Item = Result<TurnBatch, StoreError>> + use<>, StoreError> {
+        use crate::schema::columns as c;
+        let mut names = vec![
+            c::TURN_INDEX,
+            c::EXACTNESS,
+            c::INPUT_TOKENS_REPORTED,
+            c::INPUT_TOKENS_COUNTED,
+            c::CACHED_TOKENS_REPORTED,
+            c::PREFIX_TOKENS_COUNTED,
+            c::NEW_TOKENS_REPORTED,
+            c::NEW_TOKENS_COUNTED,
+            c::OUTPUT_TOKENS_REPORTED,
+            c::OUTPUT_TOKENS_COUNTED,
+            c::REASONING_TOKENS_REPORTED,
+            c::REASONING_TOKENS_COUNTED,
+            c::REQUEST_TIME_UNIX_MS,
+            c::REQUEST_OFFSET_MS,
+            c::MODEL_LATENCY_MS,
+            c::TOOL_DELAY_MS_AFTER,
+        ];
+        if columns.model {
+            names.push(c::MODEL);
+        }
+        if columns.hash_ids {
+            names.extend([c::HASH_BLOCK_SIZE, c::HASH_PREFIX_BLOCKS, c::HASH_IDS_NEW]);
+        }
+        let path = self
+            .reader
+            .directory()
+            .join(crate::store::table_file::<TurnRow>());
+        let scan = self.reader.scan::<TurnRow>(&names, range)?;
+        Ok(scan.map(move |batch| TurnBatch::new(&batch?, &path)))
+    }
+}
+
+/// One record batch of a turn scan, with its arrays downcast once.
+pub struct TurnBatch {
+    rows: usize,
+    turn_index: arrow_array::UInt32Array,
+    exactness: arrow_array::StringArray,
+    model: Option<arrow_array::StringArray>,
+    integers: [arrow_array::UInt64Array; 10],
+    request_time_unix_ms: arrow_array::Int64Array,
+    reals: [arrow_array::Float64Array; 3],
+    hash_block_size: Option<arrow_array::UInt32Array>,
+    hash_prefix_blocks: Option<arrow_array::UInt32Array>,
+    hash_ids_new: Option<arrow_array::ListArray>,
+}
+
+impl TurnBatch {
+    fn new(batch: &arrow_array::RecordBatch, path: &Path) -> Result<TurnBatch, StoreError> {
+        use crate::schema::columns as c;
+        use arrow_array::Array;
+        fn column<T: Array + Clone + 'static>(
+            batch: &arrow_array::RecordBatch,
+            name: &str,
+            path: &Path,
+        ) -> Result<Option<T>, StoreError> {
+            let Some(array) = batch.column_by_name(name) else {
+                return Ok(None);
+            };
+            array
+                .as_any()
+                .downcast_ref::<T>()
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| StoreError::MissingColumn {
+                    path: path.to_owned(),
+                    column: format!("{name} (of another type)"),
+                })
+        }
+        fn required<T: Array + Clone + 'static>(
+            batch: &arrow_array::RecordBatch,
+            name: &str,
+            path: &Path,
+        ) -> Result<T, StoreError> {
+            column::<T>(batch, name, path)?.ok_or_else(|| StoreError::MissingColumn {
+                path: path.to_owned(),
+                column: name.to_owned(),
+            })
+        }
+        let integer = |name| required::<arrow_array::UInt64Array>(batch, name, path);
+        let real = |name| required::<arrow_array::Float64Array>(batch, name, path);
+        Ok(TurnBatch {
+            rows: batch.num_rows(),
+            turn_index: required(batch, c::TURN_INDEX, path)?,
+            exactness: required(batch, c::EXACTNESS, path)?,
+            model: column(batch, c::MODEL, path)?,
+            integers: [
+                integer(c::INPUT_TOKENS_REPORTED)?,
+                integer(c::INPUT_TOKENS_COUNTED)?,
+                integer(c::CACHED_TOKENS_REPORTED)?,
+                integer(c::PREFIX_TOKENS_COUNTED)?,
+                integer(c::NEW_TOKENS_REPORTED)?,
+                integer(c::NEW_TOKENS_COUNTED)?,
+                integer(c::OUTPUT_TOKENS_REPORTED)?,
+                integer(c::OUTPUT_TOKENS_COUNTED)?,
+                integer(c::REASONING_TOKENS_REPORTED)?,
+                integer(c::REASONING_TOKENS_COUNTED)?,
+            ],
+            request_time_unix_ms: required(batch, c::REQUEST_TIME_UNIX_MS, path)?,
+            reals: [
+                real(c::REQUEST_OFFSET_MS)?,
+                real(c::MODEL_LATENCY_MS)?,
+                real(c::TOOL_DELAY_MS_AFTER)?,
+            ],
+            hash_block_size: column(batch, c::HASH_BLOCK_SIZE, path)?,
+            hash_prefix_blocks: column(batch, c::HASH_PREFIX_BLOCKS, path)?,
+            hash_ids_new: column(batch, c::HASH_IDS_NEW, path)?,
+        })
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The figures of row `row`.
+    pub fn facts(&self, row: usize) -> TurnFacts<'_> {
+        use arrow_array::Array;
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::UInt64Type;
+        let integer = |index: usize| {
+            let array = &self.integers[index];
+            array.is_valid(row).then(|| array.value(row))
+        };
+        let real = |index: usize| {
+            let array = &self.reals[index];
+            array.is_valid(row).then(|| array.value(row))
+        };
+        let hash_ids = match (
+            &self.hash_block_size,
+            &self.hash_prefix_blocks,
+            &self.hash_ids_new,
+        ) {
+            (Some(size), Some(prefix), Some(ids))
+                if size.is_valid(row) && prefix.is_valid(row) && ids.is_valid(row) =>
+            {
+                let offsets = ids.value_offsets();
+                let values = ids.values().as_primitive::<UInt64Type>().values();
+                let start = usize::try_from(offsets[row]).unwrap_or(0);
+                let end = usize::try_from(offsets[row + 1]).unwrap_or(0);
+                values.get(start..end).map(|new_ids| StoredIds {
+                    block_size: size.value(row),
+                    prefix_blocks: prefix.value(row),
+                    new_ids,
+                })
+            }
+            _ => None,
+        };
+        TurnFacts {
+            turn_index: self.turn_index.value(row),
+            sizes_only: self.exactness.value(row) == crate::schema::Exactness::SizesOnly.as_str(),
+            model: self
+                .model
+                .as_ref()
+                .and_then(|model| model.is_valid(row).then(|| model.value(row))),
+            input_tokens_reported: integer(0),
+            input_tokens_counted: integer(1),
+            cached_tokens_reported: integer(2),
+            prefix_tokens_counted: integer(3),
+            new_tokens_reported: integer(4),
+            new_tokens_counted: integer(5),
+            output_tokens_reported: integer(6),
+            output_tokens_counted: integer(7),
+            reasoning_tokens_reported: integer(8),
+            reasoning_tokens_counted: integer(9),
+            request_time_unix_ms: self
+                .request_time_unix_ms
+                .is_valid(row)
+                .then(|| self.request_time_unix_ms.value(row)),
+            request_offset_ms: real(0),
+            model_latency_ms: real(1),
+            tool_delay_ms_after: real(2),
+            hash_ids,
+        }
+    }
+}
+
+impl Dataset {
+    /// Calls `visit(message_row, text)` for the content and the other fields' JSON text of every
+    /// message, in table order, decoding only those two columns.
+    pub fn for_each_message_text(
+        &self,
+        mut visit: impl FnMut(u64, &str),
+    ) -> Result<(), StoreError> {
+        use crate::schema::columns as c;
+        use arrow_array::Array;
+        let path = self
+            .reader
+            .directory()
+            .join(crate::store::table_file::<MessageRow>());
+        let mut row = 0u64;
+        for batch in self
+            .reader
+            .scan::<MessageRow>(&[c::MESSAGE_CONTENT, c::MESSAGE_FIELDS_JSON], None)?
+        {
+            let batch = batch?;
+            let text_column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .and_then(|array| array.as_any().downcast_ref::<arrow_array::StringArray>())
+                    .cloned()
+                    .ok_or_else(|| StoreError::MissingColumn {
+                        path: path.clone(),
+                        column: name.to_owned(),
+                    })
+            };
+            let content = text_column(c::MESSAGE_CONTENT)?;
+            let fields = text_column(c::MESSAGE_FIELDS_JSON)?;
+            for index in 0..batch.num_rows() {
+                if content.is_valid(index) {
+                    visit(row, content.value(index));
+                }
+                if fields.is_valid(index) {
+                    visit(row, fields.value(index));
+                }
+                row += 1;
+            }
+        }
+        Ok(())
     }
 }

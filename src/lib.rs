@@ -15,6 +15,7 @@
 //! back; a *tool call* is a function call in an output; *reported* figures come from the
 //! provider or agent log, *counted* figures from the dataset's tokenizer.
 
+pub mod atomic;
 pub mod blocks;
 pub mod cli;
 pub mod commands;
@@ -22,5 +23,6 @@ pub mod dataset;
 pub mod formats;
 pub mod ingest;
 pub mod schema;
+pub mod stats;
 pub mod store;
 pub mod tokenizer;

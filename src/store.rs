@@ -10,10 +10,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
 };
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, PageIndexPolicy};
@@ -28,6 +29,8 @@ use crate::schema::{
 
 /// Rows converted to Arrow at a time, at most.
 const BATCH_ROWS: usize = 4096;
+/// Rows per record batch of a column scan.
+const SCAN_BATCH_ROWS: usize = 8192;
 /// Approximate bytes of buffered rows converted to Arrow at a time, at most.
 const BATCH_BYTES: usize = 4 << 20;
 /// Row groups are closed when their encoded size passes this, bounding writer memory.
@@ -82,6 +85,14 @@ pub enum StoreError {
         path: PathBuf,
         /// Why.
         message: String,
+    },
+    /// A table lacks a column a reader asked for (a dataset written by a foreign tool).
+    #[error("{}: no column `{column}`", path.display())]
+    MissingColumn {
+        /// The Parquet file.
+        path: PathBuf,
+        /// The column.
+        column: String,
     },
     /// The dataset was written by an incompatible format version.
     #[error("`{}` has trajectory format {found}; this trajkit reads {SCHEMA_VERSION}", path.display())]
@@ -448,6 +459,51 @@ impl DatasetReader {
         self.read(Some((offset, count)))
     }
 
+    /// Streams the named columns of a table (every row, or `count` rows from row `offset`) as
+    /// record batches, decoding no other column: the fast path for statistics over millions of
+    /// rows. Batch columns keep the table's order; look them up by name.
+    pub fn scan<Row: TableRow>(
+        &self,
+        columns: &[&str],
+        range: Option<(u64, u64)>,
+    ) -> Result<BatchScan, StoreError> {
+        let path = self.directory.join(table_file::<Row>());
+        let parquet_error = |source| StoreError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(&path).map_err(io_error(&path))?;
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+            .map_err(parquet_error)?;
+        let mut roots = Vec::with_capacity(columns.len());
+        for column in columns {
+            let index =
+                builder
+                    .schema()
+                    .index_of(column)
+                    .map_err(|_| StoreError::MissingColumn {
+                        path: path.clone(),
+                        column: (*column).to_owned(),
+                    })?;
+            roots.push(index);
+        }
+        roots.sort_unstable();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        builder = builder
+            .with_projection(mask)
+            .with_batch_size(SCAN_BATCH_ROWS);
+        if let Some((offset, count)) = range {
+            let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            builder = builder.with_row_selection(RowSelection::from(vec![
+                RowSelector::skip(to_usize(offset)),
+                RowSelector::select(to_usize(count)),
+            ]));
+        }
+        let reader = builder.build().map_err(parquet_error)?;
+        Ok(BatchScan { path, reader })
+    }
+
     fn read<Row: TableRow>(&self, range: Option<(u64, u64)>) -> Result<Vec<Row>, StoreError> {
         let path = self.directory.join(table_file::<Row>());
         let parquet_error = |source| StoreError::Parquet {
@@ -480,5 +536,23 @@ impl DatasetReader {
             );
         }
         Ok(rows)
+    }
+}
+
+/// Record batches of a column scan (`DatasetReader::scan`).
+pub struct BatchScan {
+    path: PathBuf,
+    reader: ParquetRecordBatchReader,
+}
+
+impl Iterator for BatchScan {
+    type Item = Result<RecordBatch, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = self.reader.next()?;
+        Some(batch.map_err(|error| StoreError::Parquet {
+            path: self.path.clone(),
+            source: error.into(),
+        }))
     }
 }

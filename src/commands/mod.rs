@@ -6,6 +6,7 @@ pub mod formats;
 pub mod ingest;
 pub mod schemas;
 pub mod show;
+pub mod stats;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Ingest(args) => ingest::run(args),
         Command::Show(args) => show::run(args, out),
+        Command::Stats(args) => stats::run(args, out),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
     }

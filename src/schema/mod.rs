@@ -5,6 +5,7 @@
 //! its column names and types from here (the `arrow-schema` role in arrow-rs).
 
 pub mod arrow;
+pub mod columns;
 pub mod generate;
 pub mod manifest;
 pub mod rows;
