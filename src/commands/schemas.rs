@@ -1,10 +1,22 @@
-//! `trajkit schemas`: writes `schemas/` from the row types, or checks it is up to date.
+//! `trajkit schemas`: writes `schemas/` from the row and report types, or checks it is up to
+//! date.
 
 use anyhow::Context as _;
 
 use super::ExitStatus;
 use crate::cli::SchemasArgs;
-use crate::schema::generate::generated_files;
+use crate::schema::generate::json_schema_file_with_id;
+use crate::stats::report::{REPORT_KIND, REPORT_VERSION, StatsReport};
+
+/// Every generated file of `schemas/`: the dataset format's, then the reports'.
+pub fn generated_files() -> Vec<(String, String)> {
+    let mut files = crate::schema::generate::generated_files();
+    files.push(json_schema_file_with_id::<StatsReport>(
+        "stats-report",
+        &format!("{REPORT_KIND}/{REPORT_VERSION}/stats-report.schema.json"),
+    ));
+    files
+}
 
 /// Runs `trajkit schemas`.
 pub fn run(args: SchemasArgs) -> anyhow::Result<ExitStatus> {

@@ -2,6 +2,7 @@
 //! `stats::StatsBuilder`, runs the optional cache simulation, profile check and comparison, and
 //! renders the report.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -197,18 +198,74 @@ fn dataset_statistics(
     } else {
         None
     };
+    let turns_path = path.join("turns.parquet");
+    let (builder, totals) = scan(&dataset, &order, languages.as_ref(), options, &turns_path)?;
+    let ScanTotals {
+        untimed_turns,
+        largest_block_size,
+    } = totals;
+    let (overall, groups) = builder.finish();
+    let simulation = if options.kv_capacities.is_empty() {
+        None
+    } else {
+        let block_size = options
+            .kv_block_size
+            .or((largest_block_size > 0).then_some(largest_block_size))
+            .or(info.hash_block_size)
+            .unwrap_or_else(|| u32::try_from(crate::blocks::DEFAULT_BLOCK_SIZE).unwrap_or(16));
+        let simulation_options = SimulationOptions {
+            agents: options.agents,
+            capacities: options.kv_capacities.clone(),
+            block_size,
+            interleaving: if untimed_turns == 0 {
+                Interleaving::RecordedTime
+            } else {
+                Interleaving::RoundRobin
+            },
+        };
+        Some(simulate::simulate(
+            order.len(),
+            |index| load_simulated_session(&dataset, order[index]),
+            &simulation_options,
+        )?)
+    };
+    Ok((
+        info,
+        Computed {
+            overall,
+            groups,
+            simulation,
+        },
+    ))
+}
+
+/// What the streaming pass learned besides the statistics.
+struct ScanTotals {
+    /// Turns with neither an absolute nor a relative request time.
+    untimed_turns: u64,
+    /// Largest block size of the stored hash ids (0 when none were read).
+    largest_block_size: u32,
+}
+
+/// The one streaming pass over `turns`: sessions in row order, each turn's facts to the builder.
+fn scan(
+    dataset: &Dataset,
+    order: &[&SessionRow],
+    languages: Option<&HashMap<&str, Option<String>>>,
+    options: &StatsOptions,
+    turns_path: &Path,
+) -> anyhow::Result<(StatsBuilder, ScanTotals)> {
     let mut builder = StatsBuilder::new(options.group_by);
     let columns = ScanColumns {
         model: options.group_by == Some(GroupBy::Model),
         hash_ids: options.block_hits,
     };
-    let turns_path = path.join("turns.parquet");
     let mut sessions = order.iter();
     let mut remaining = 0u32;
     let mut untimed_turns = 0u64;
     let mut largest_block_size = 0u32;
     let begin = |builder: &mut StatsBuilder, session: &SessionRow| {
-        let language = languages.as_ref().and_then(|languages| {
+        let language = languages.and_then(|languages| {
             languages
                 .get(session.session_id.as_str())
                 .and_then(|language: &Option<String>| language.as_deref())
@@ -257,37 +314,11 @@ fn dataset_statistics(
         }
         begin(&mut builder, session);
     }
-    let (overall, groups) = builder.finish();
-    let simulation = if options.kv_capacities.is_empty() {
-        None
-    } else {
-        let block_size = options
-            .kv_block_size
-            .or((largest_block_size > 0).then_some(largest_block_size))
-            .or(info.hash_block_size)
-            .unwrap_or(crate::blocks::DEFAULT_BLOCK_SIZE as u32);
-        let simulation_options = SimulationOptions {
-            agents: options.agents,
-            capacities: options.kv_capacities.clone(),
-            block_size,
-            interleaving: if untimed_turns == 0 {
-                Interleaving::RecordedTime
-            } else {
-                Interleaving::RoundRobin
-            },
-        };
-        Some(simulate::simulate(
-            order.len(),
-            |index| load_simulated_session(&dataset, order[index]),
-            &simulation_options,
-        )?)
-    };
     Ok((
-        info,
-        Computed {
-            overall,
-            groups,
-            simulation,
+        builder,
+        ScanTotals {
+            untimed_turns,
+            largest_block_size,
         },
     ))
 }
@@ -334,9 +365,7 @@ fn load_simulated_session(dataset: &Dataset, session: &SessionRow) -> anyhow::Re
 }
 
 /// Each session's language: its metadata's, else inferred from the file names in its messages.
-fn session_languages(
-    dataset: &Dataset,
-) -> anyhow::Result<std::collections::HashMap<&str, Option<String>>> {
+fn session_languages(dataset: &Dataset) -> anyhow::Result<HashMap<&str, Option<String>>> {
     let sessions = dataset.sessions();
     let mut by_message_row: Vec<(u64, u64, usize)> = sessions
         .iter()

@@ -25,12 +25,17 @@ pub fn generated_files() -> Vec<(String, String)> {
 }
 
 fn json_schema_file<T: JsonSchema>(stem: &str) -> (String, String) {
+    json_schema_file_with_id::<T>(
+        stem,
+        &format!("trajkit/{SCHEMA_VERSION}/{stem}.schema.json"),
+    )
+}
+
+/// A JSON Schema file `<stem>.schema.json` for `T`, with `$id` set to `id`.
+pub fn json_schema_file_with_id<T: JsonSchema>(stem: &str, id: &str) -> (String, String) {
     let mut schema = serde_json::to_value(schema_for!(T)).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut schema {
-        map.insert(
-            "$id".to_owned(),
-            Value::String(format!("trajkit/{SCHEMA_VERSION}/{stem}.schema.json")),
-        );
+        map.insert("$id".to_owned(), Value::String(id.to_owned()));
     }
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');

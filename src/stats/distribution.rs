@@ -48,7 +48,9 @@ impl IntegerDistribution {
     pub fn add(&mut self, value: u64) {
         self.count += 1;
         if value < DENSE_LIMIT {
-            let index = value as usize;
+            let Ok(index) = usize::try_from(value) else {
+                unreachable!("values below DENSE_LIMIT fit in usize")
+            };
             if index >= self.dense.len() {
                 self.dense
                     .resize((index + 1).next_power_of_two().max(64), 0);
@@ -298,7 +300,8 @@ mod tests {
 
     fn sorted_quantile(values: &mut [u64], q: f64) -> u64 {
         values.sort_unstable();
-        values[nearest_rank(values.len() as u64, q) as usize - 1]
+        let rank = nearest_rank(u64::try_from(values.len()).unwrap(), q);
+        values[usize::try_from(rank).unwrap() - 1]
     }
 
     #[test]

@@ -183,6 +183,10 @@ mod tests {
     use super::*;
     use crate::blocks::{coarsen, hash_blocks};
 
+    fn index(value: u64) -> usize {
+        usize::try_from(value).unwrap()
+    }
+
     fn brute_force_hits(lists: &[Vec<u64>], turn: usize) -> u64 {
         let mut seen = FxHashSet::default();
         for earlier in &lists[..turn] {
@@ -202,7 +206,7 @@ mod tests {
         let mut next = || {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1442695040888963407);
+                .wrapping_add(1_442_695_040_888_963_407);
             state >> 40
         };
         for _session in 0..40 {
@@ -212,17 +216,17 @@ mod tests {
                 match next() % 5 {
                     0 if !streams.is_empty() => {
                         // Go back to an earlier request (a retry or a rolled-back branch).
-                        let back = streams[(next() as usize) % streams.len()].clone();
+                        let back = streams[index(next()) % streams.len()].clone();
                         tokens = back;
                     }
                     1 => {
-                        let keep = (next() as usize) % (tokens.len() + 1);
+                        let keep = index(next()) % (tokens.len() + 1);
                         tokens.truncate(keep);
                     }
                     _ => {}
                 }
-                let grow = (next() % 700) as usize;
-                tokens.extend((0..grow).map(|_| (next() % 50) as u32));
+                let grow = index(next() % 700);
+                tokens.extend((0..grow).map(|_| u32::try_from(next() % 50).unwrap()));
                 streams.push(tokens.clone());
             }
             let fine: Vec<Vec<u64>> = streams
@@ -235,7 +239,7 @@ mod tests {
                 let prefix = previous.iter().zip(ids).take_while(|(a, b)| a == b).count();
                 let (per_size, stored) = cache.add(StoredIds {
                     block_size: 16,
-                    prefix_blocks: prefix as u32,
+                    prefix_blocks: u32::try_from(prefix).unwrap(),
                     new_ids: &ids[prefix..],
                 });
                 assert_eq!(stored.hit_blocks, brute_force_hits(&fine, turn));

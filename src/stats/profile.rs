@@ -178,7 +178,7 @@ impl Profile {
 }
 
 fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
+    if (value.fract() == 0.0 || value.abs() >= 100.0) && value.abs() < 1e15 {
         format!("{value:.0}")
     } else {
         format!("{value:.3}")

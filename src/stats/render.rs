@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::compare::COMPARED_STATISTICS;
-use super::report::{Figure, GroupReport, KvSimulation, StatsReport};
+use super::report::{Comparison, Figure, GroupReport, KvSimulation, ProfileCheck, StatsReport};
 
 /// Output syntax of the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,89 +222,10 @@ pub fn render(report: &StatsReport, syntax: Syntax) -> String {
         simulation_section(simulation, syntax, &mut out);
     }
     if let Some(profile) = &report.profile {
-        heading(
-            syntax,
-            2,
-            &format!("Profile check: {}", profile.profile),
-            &mut out,
-        );
-        paragraph(syntax, &profile.source, &mut out);
-        let mut table = Table::new(&["metric", "statistic", "target", "dataset", "status", "note"]);
-        table.numeric = false;
-        for row in &profile.checks {
-            let unit = super::metric::Metric::from_id(&row.metric).map_or("", |m| m.unit());
-            table.row(vec![
-                row.metric.clone(),
-                row.statistic.clone(),
-                row.target.clone(),
-                format_figure(row.dataset, unit),
-                if row.status == "deviates" {
-                    "DEVIATES".to_owned()
-                } else {
-                    row.status.clone()
-                },
-                row.note.clone(),
-            ]);
-        }
-        table.render(syntax, &mut out);
-        paragraph(
-            syntax,
-            &format!(
-                "{} of {} targets deviate.",
-                profile.deviations,
-                profile.checks.len()
-            ),
-            &mut out,
-        );
+        profile_section(profile, syntax, &mut out);
     }
     if let Some(comparison) = &report.comparison {
-        heading(
-            syntax,
-            2,
-            &format!(
-                "Compared with {} ({})",
-                comparison.dataset.name, comparison.dataset.path
-            ),
-            &mut out,
-        );
-        paragraph(
-            syntax,
-            &format!(
-                "A = {}, B = {}; difference = B − A, relative = (B − A) / A.",
-                dataset.path, comparison.dataset.path
-            ),
-            &mut out,
-        );
-        let mut table = Table::new(&["metric", "statistic", "A", "B", "B − A", "relative"]);
-        for delta in &comparison.deltas {
-            if delta.a.is_none() && delta.b.is_none() {
-                continue;
-            }
-            let unit = super::metric::Metric::from_id(&delta.metric).map_or("ratio", |m| {
-                if delta.statistic == "count" {
-                    "turns"
-                } else {
-                    m.unit()
-                }
-            });
-            let unit = if delta.metric == "sessions" {
-                "turns"
-            } else {
-                unit
-            };
-            table.row(vec![
-                delta.metric.clone(),
-                delta.statistic.clone(),
-                format_figure(delta.a, unit),
-                format_figure(delta.b, unit),
-                format_figure(delta.difference, unit),
-                delta
-                    .relative
-                    .map_or_else(|| "–".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
-            ]);
-        }
-        table.render(syntax, &mut out);
-        debug_assert!(COMPARED_STATISTICS.contains(&"p50"));
+        comparison_section(comparison, &dataset.path, syntax, &mut out);
     }
     out
 }
@@ -457,4 +378,91 @@ fn simulation_section(simulation: &KvSimulation, syntax: Syntax, out: &mut Strin
         ]);
     }
     table.render(syntax, out);
+}
+
+fn profile_section(profile: &ProfileCheck, syntax: Syntax, out: &mut String) {
+    heading(
+        syntax,
+        2,
+        &format!("Profile check: {}", profile.profile),
+        out,
+    );
+    paragraph(syntax, &profile.source, out);
+    let mut table = Table::new(&["metric", "statistic", "target", "dataset", "status", "note"]);
+    table.numeric = false;
+    for row in &profile.checks {
+        let unit = super::metric::Metric::from_id(&row.metric).map_or("", |m| m.unit());
+        table.row(vec![
+            row.metric.clone(),
+            row.statistic.clone(),
+            row.target.clone(),
+            format_figure(row.dataset, unit),
+            if row.status == "deviates" {
+                "DEVIATES".to_owned()
+            } else {
+                row.status.clone()
+            },
+            row.note.clone(),
+        ]);
+    }
+    table.render(syntax, out);
+    paragraph(
+        syntax,
+        &format!(
+            "{} of {} targets deviate.",
+            profile.deviations,
+            profile.checks.len()
+        ),
+        out,
+    );
+}
+
+fn comparison_section(comparison: &Comparison, a_path: &str, syntax: Syntax, out: &mut String) {
+    heading(
+        syntax,
+        2,
+        &format!(
+            "Compared with {} ({})",
+            comparison.dataset.name, comparison.dataset.path
+        ),
+        out,
+    );
+    paragraph(
+        syntax,
+        &format!(
+            "A = {}, B = {}; difference = B − A, relative = (B − A) / A.",
+            a_path, comparison.dataset.path
+        ),
+        out,
+    );
+    let mut table = Table::new(&["metric", "statistic", "A", "B", "B − A", "relative"]);
+    for delta in &comparison.deltas {
+        if delta.a.is_none() && delta.b.is_none() {
+            continue;
+        }
+        let unit = super::metric::Metric::from_id(&delta.metric).map_or("ratio", |m| {
+            if delta.statistic == "count" {
+                "turns"
+            } else {
+                m.unit()
+            }
+        });
+        let unit = if delta.metric == "sessions" {
+            "turns"
+        } else {
+            unit
+        };
+        table.row(vec![
+            delta.metric.clone(),
+            delta.statistic.clone(),
+            format_figure(delta.a, unit),
+            format_figure(delta.b, unit),
+            format_figure(delta.difference, unit),
+            delta
+                .relative
+                .map_or_else(|| "–".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
+        ]);
+    }
+    table.render(syntax, out);
+    debug_assert!(COMPARED_STATISTICS.contains(&"p50"));
 }

@@ -103,6 +103,86 @@ impl PartialOrd for Pending {
     }
 }
 
+/// The caches every request goes through: one LRU per capacity and the unbounded ceiling.
+struct Caches {
+    lru: Vec<LruBlockCache>,
+    unbounded: UnboundedBlockCache,
+    block_size: u32,
+    requests_without_ids: u64,
+    /// The request's ids at the simulation's block size (reused buffer).
+    request_ids: Vec<u64>,
+}
+
+impl Caches {
+    fn new(capacities: &[u64], block_size: u32) -> Caches {
+        Caches {
+            lru: capacities
+                .iter()
+                .map(|&capacity| {
+                    LruBlockCache::new(
+                        usize::try_from(capacity / u64::from(block_size)).unwrap_or(usize::MAX),
+                    )
+                })
+                .collect(),
+            unbounded: UnboundedBlockCache::default(),
+            block_size,
+            requests_without_ids: 0,
+            request_ids: Vec::new(),
+        }
+    }
+
+    /// Serves the agent's next request (its id list is rebuilt from the stored delta).
+    fn serve(&mut self, agent: &mut Agent) {
+        let turn = &agent.turns[agent.next];
+        if turn.block_size == 0 || !self.block_size.is_multiple_of(turn.block_size) {
+            self.requests_without_ids += 1;
+            return;
+        }
+        if turn.block_size != agent.stored_block_size {
+            agent.ids.clear();
+            agent.stored_block_size = turn.block_size;
+        }
+        let prefix = (turn.prefix_blocks as usize).min(agent.ids.len());
+        agent.ids.truncate(prefix);
+        agent.ids.extend_from_slice(&turn.new_ids);
+        let factor = (self.block_size / turn.block_size) as usize;
+        self.request_ids.clear();
+        if factor == 1 {
+            self.request_ids.extend_from_slice(&agent.ids);
+        } else {
+            self.request_ids.extend(coarsen(&agent.ids, factor));
+        }
+        for cache in &mut self.lru {
+            cache.request(&self.request_ids);
+        }
+        self.unbounded.request(&self.request_ids);
+    }
+
+    fn points(&self, capacities: &[u64]) -> Vec<KvCapacityPoint> {
+        let mut points: Vec<KvCapacityPoint> = capacities
+            .iter()
+            .zip(&self.lru)
+            .map(|(&capacity, cache)| KvCapacityPoint {
+                capacity_tokens: Some(capacity),
+                capacity_blocks: Some(capacity / u64::from(self.block_size)),
+                blocks: cache.blocks,
+                hit_blocks: cache.hit_blocks,
+                hit_rate: Figure::ratio(cache.hit_blocks, cache.blocks),
+                evictions: cache.evictions,
+            })
+            .collect();
+        points.push(KvCapacityPoint {
+            capacity_tokens: None,
+            capacity_blocks: None,
+            blocks: self.unbounded.blocks,
+            hit_blocks: self.unbounded.hit_blocks,
+            hit_rate: Figure::ratio(self.unbounded.hit_blocks, self.unbounded.blocks),
+            evictions: 0,
+        });
+        points
+    }
+}
+
 /// Runs the simulation over `session_count` sessions, loading each with `load` when an agent
 /// picks it up (sessions are taken in dataset order).
 pub fn simulate<E>(
@@ -111,18 +191,8 @@ pub fn simulate<E>(
     options: &SimulationOptions,
 ) -> Result<KvSimulation, E> {
     let block_size = options.block_size.max(1);
-    let mut caches: Vec<LruBlockCache> = options
-        .capacities
-        .iter()
-        .map(|&capacity| {
-            LruBlockCache::new(
-                usize::try_from(capacity / u64::from(block_size)).unwrap_or(usize::MAX),
-            )
-        })
-        .collect();
-    let mut unbounded = UnboundedBlockCache::default();
+    let mut caches = Caches::new(&options.capacities, block_size);
     let mut requests = 0u64;
-    let mut requests_without_ids = 0u64;
     let mut sessions = 0u64;
     let mut next_session = 0usize;
     let agent_count = options.agents.max(1) as usize;
@@ -161,7 +231,6 @@ pub fn simulate<E>(
         }
     }
     let mut round_robin_cursor = 0usize;
-    let mut request_ids: Vec<u64> = Vec::new();
     loop {
         let index = match options.interleaving {
             Interleaving::RecordedTime => match heap.pop() {
@@ -183,31 +252,9 @@ pub fn simulate<E>(
             continue;
         };
         let request_time = agent.next_time();
-        let turn = &agent.turns[agent.next];
         requests += 1;
-        if turn.block_size == 0 || !block_size.is_multiple_of(turn.block_size) {
-            requests_without_ids += 1;
-        } else {
-            if turn.block_size != agent.stored_block_size {
-                agent.ids.clear();
-                agent.stored_block_size = turn.block_size;
-            }
-            let prefix = (turn.prefix_blocks as usize).min(agent.ids.len());
-            agent.ids.truncate(prefix);
-            agent.ids.extend_from_slice(&turn.new_ids);
-            let factor = (block_size / turn.block_size) as usize;
-            request_ids.clear();
-            if factor == 1 {
-                request_ids.extend_from_slice(&agent.ids);
-            } else {
-                request_ids.extend(coarsen(&agent.ids, factor));
-            }
-            for cache in &mut caches {
-                cache.request(&request_ids);
-            }
-            unbounded.request(&request_ids);
-        }
-        let latency = turn.latency_ms.unwrap_or(0.0).max(0.0);
+        caches.serve(agent);
+        let latency = agent.turns[agent.next].latency_ms.unwrap_or(0.0).max(0.0);
         agent.next += 1;
         if agent.next < agent.turns.len() {
             if options.interleaving == Interleaving::RecordedTime {
@@ -228,35 +275,14 @@ pub fn simulate<E>(
             }
         }
     }
-    let mut points: Vec<KvCapacityPoint> = options
-        .capacities
-        .iter()
-        .zip(&caches)
-        .map(|(&capacity, cache)| KvCapacityPoint {
-            capacity_tokens: Some(capacity),
-            capacity_blocks: Some(capacity / u64::from(block_size)),
-            blocks: cache.blocks,
-            hit_blocks: cache.hit_blocks,
-            hit_rate: Figure::ratio(cache.hit_blocks, cache.blocks),
-            evictions: cache.evictions,
-        })
-        .collect();
-    points.push(KvCapacityPoint {
-        capacity_tokens: None,
-        capacity_blocks: None,
-        blocks: unbounded.blocks,
-        hit_blocks: unbounded.hit_blocks,
-        hit_rate: Figure::ratio(unbounded.hit_blocks, unbounded.blocks),
-        evictions: 0,
-    });
     Ok(KvSimulation {
         agents: options.agents.max(1),
         block_size,
         interleaving: options.interleaving.name().to_owned(),
         sessions,
         requests,
-        requests_without_ids,
-        points,
+        requests_without_ids: caches.requests_without_ids,
+        points: caches.points(&options.capacities),
     })
 }
 
@@ -264,15 +290,15 @@ pub fn simulate<E>(
 mod tests {
     use super::*;
 
-    fn session(first_id: u64, turns: usize, time_step: f64) -> Vec<SimTurn> {
+    fn session(first_id: u64, turns: u32, time_step: f64) -> Vec<SimTurn> {
         // Each turn appends 4 blocks to the previous turn's ids.
         (0..turns)
             .map(|turn| SimTurn {
-                time_ms: Some(turn as f64 * time_step),
+                time_ms: Some(f64::from(turn) * time_step),
                 latency_ms: Some(1.0),
                 block_size: 16,
-                prefix_blocks: (turn * 4) as u32,
-                new_ids: (0..4).map(|k| first_id + (turn * 4 + k) as u64).collect(),
+                prefix_blocks: turn * 4,
+                new_ids: (0..4).map(|k| first_id + u64::from(turn * 4 + k)).collect(),
             })
             .collect()
     }

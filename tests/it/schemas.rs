@@ -11,7 +11,7 @@ fn committed_schemas_are_up_to_date() {
         repo().join("schemas").as_os_str(),
     ]);
     assert_eq!(check.code, Some(0), "{}", check.stderr);
-    for (name, contents) in trajkit::schema::generate::generated_files() {
+    for (name, contents) in trajkit::commands::schemas::generated_files() {
         let committed = fs_err::read_to_string(repo().join("schemas").join(&name)).unwrap();
         assert_eq!(
             committed, contents,
