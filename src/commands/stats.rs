@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use rayon::prelude::*;
 
 use super::ExitStatus;
 use crate::cli::StatsArgs;
@@ -199,7 +200,8 @@ fn dataset_statistics(
         None
     };
     let turns_path = path.join("turns.parquet");
-    let (builder, totals) = scan(&dataset, &order, languages.as_ref(), options, &turns_path)?;
+    let (builder, totals) =
+        parallel_scan(&dataset, &order, languages.as_ref(), options, &turns_path)?;
     let ScanTotals {
         untimed_turns,
         largest_block_size,
@@ -247,7 +249,57 @@ struct ScanTotals {
     largest_block_size: u32,
 }
 
-/// The one streaming pass over `turns`: sessions in row order, each turn's facts to the builder.
+/// Sessions per part of the parallel scan, at least: below this, splitting costs more than it
+/// saves.
+const MIN_TURNS_PER_PART: u64 = 50_000;
+
+/// Scans the turns in contiguous parts of whole sessions, one per thread, and merges the parts'
+/// builders. Every figure merges exactly, so the report does not depend on the thread count.
+fn parallel_scan(
+    dataset: &Dataset,
+    order: &[&SessionRow],
+    languages: Option<&HashMap<&str, Option<String>>>,
+    options: &StatsOptions,
+    turns_path: &Path,
+) -> anyhow::Result<(StatsBuilder, ScanTotals)> {
+    let total_turns: u64 = order.iter().map(|s| u64::from(s.turn_count)).sum();
+    let threads = u64::try_from(rayon::current_num_threads()).unwrap_or(1);
+    let parts = threads.min(total_turns / MIN_TURNS_PER_PART).max(1);
+    let target = total_turns.div_ceil(parts).max(1);
+    let mut chunks: Vec<&[&SessionRow]> = Vec::new();
+    let mut start = 0;
+    let mut turns = 0u64;
+    for (index, session) in order.iter().enumerate() {
+        turns += u64::from(session.turn_count);
+        if turns >= target && index + 1 < order.len() {
+            chunks.push(&order[start..=index]);
+            start = index + 1;
+            turns = 0;
+        }
+    }
+    chunks.push(&order[start..]);
+    let results: Vec<anyhow::Result<(StatsBuilder, ScanTotals)>> = chunks
+        .par_iter()
+        .map(|chunk| scan(dataset, chunk, languages, options, turns_path))
+        .collect();
+    let mut merged: Option<(StatsBuilder, ScanTotals)> = None;
+    for result in results {
+        let (builder, totals) = result?;
+        match &mut merged {
+            None => merged = Some((builder, totals)),
+            Some((all, all_totals)) => {
+                all.merge(builder);
+                all_totals.untimed_turns += totals.untimed_turns;
+                all_totals.largest_block_size =
+                    all_totals.largest_block_size.max(totals.largest_block_size);
+            }
+        }
+    }
+    merged.ok_or_else(|| anyhow::anyhow!("no part was scanned"))
+}
+
+/// One streaming pass over the turns of `order` (contiguous sessions in row order): each turn's
+/// facts to a builder.
 fn scan(
     dataset: &Dataset,
     order: &[&SessionRow],
@@ -255,6 +307,8 @@ fn scan(
     options: &StatsOptions,
     turns_path: &Path,
 ) -> anyhow::Result<(StatsBuilder, ScanTotals)> {
+    let first_row = order.first().map_or(0, |session| session.turn_row_offset);
+    let rows: u64 = order.iter().map(|s| u64::from(s.turn_count)).sum();
     let mut builder = StatsBuilder::new(options.group_by);
     let columns = ScanColumns {
         model: options.group_by == Some(GroupBy::Model),
@@ -273,7 +327,7 @@ fn scan(
         builder.begin_session(session, language);
     };
     for batch in dataset
-        .scan_turns(columns, None)
+        .scan_turns(columns, Some((first_row, rows)))
         .with_context(|| format!("failed to read `{}`", turns_path.display()))?
     {
         let batch = batch.with_context(|| format!("failed to read `{}`", turns_path.display()))?;

@@ -196,6 +196,40 @@ impl GroupAccumulator {
         }
     }
 
+    /// Adds another accumulator's figures (both with their sessions closed).
+    fn merge(&mut self, mut other: GroupAccumulator) {
+        self.close_session();
+        other.close_session();
+        self.sessions += other.sessions;
+        self.sub_agent_sessions += other.sub_agent_sessions;
+        self.turns += other.turns;
+        self.sizes_only_turns += other.sizes_only_turns;
+        self.turns_per_session.merge(&other.turns_per_session);
+        for (metric, distribution) in other.integers {
+            self.integers
+                .entry(metric)
+                .or_default()
+                .merge(&distribution);
+        }
+        for (metric, distribution) in other.reals {
+            self.reals.entry(metric).or_default().merge(&distribution);
+        }
+        for (mine, theirs) in self.growth.iter_mut().zip(&other.growth) {
+            mine.merge(theirs);
+        }
+        self.prefix_turns += other.prefix_turns;
+        self.prefix_tokens += other.prefix_tokens;
+        self.prefix_input_tokens += other.prefix_input_tokens;
+        self.provider_cached_turns += other.provider_cached_turns;
+        self.provider_cached_tokens += other.provider_cached_tokens;
+        self.provider_input_tokens += other.provider_input_tokens;
+        for index in 0..REPORTED_BLOCK_SIZES.len() {
+            self.block_turns[index] += other.block_turns[index];
+            self.blocks[index] += other.blocks[index];
+            self.hit_blocks[index] += other.hit_blocks[index];
+        }
+    }
+
     fn finish(mut self, key: String) -> GroupReport {
         self.close_session();
         let mut distributions = Vec::with_capacity(Metric::ALL.len());
@@ -300,6 +334,7 @@ pub struct StatsBuilder {
     session_is_sub_agent: bool,
     session_model: Option<String>,
     session_turns_seen: u32,
+    session_open: bool,
 }
 
 impl StatsBuilder {
@@ -315,6 +350,7 @@ impl StatsBuilder {
             session_is_sub_agent: false,
             session_model: None,
             session_turns_seen: 0,
+            session_open: false,
         }
     }
 
@@ -322,6 +358,7 @@ impl StatsBuilder {
     pub fn begin_session(&mut self, session: &SessionRow, language: Option<&str>) {
         self.end_session();
         self.session_serial += 1;
+        self.session_open = true;
         self.session_turns_seen = 0;
         self.session_is_sub_agent = session.parent_session_id.is_some();
         self.session_model.clone_from(&session.model);
@@ -341,9 +378,10 @@ impl StatsBuilder {
     }
 
     fn end_session(&mut self) {
-        if self.session_serial == 0 {
+        if !self.session_open {
             return;
         }
+        self.session_open = false;
         if self.session_turns_seen == 0 && self.group_by.is_some() {
             // A session without turns still counts, in its session-level group.
             let serial = self.session_serial;
@@ -388,6 +426,25 @@ impl StatsBuilder {
         }
     }
 
+    /// Adds the figures of a builder that saw other sessions (a parallel scan of another part of
+    /// the dataset). Every figure merges exactly (counts per value, integer sums), so the result
+    /// does not depend on how the sessions were split.
+    pub fn merge(&mut self, mut other: StatsBuilder) {
+        self.end_session();
+        other.end_session();
+        self.overall.merge(other.overall);
+        for (key, group) in other.groups {
+            match self.groups.get_mut(&key) {
+                Some(mine) => mine.merge(group),
+                None => {
+                    let mut fresh = GroupAccumulator::new();
+                    fresh.merge(group);
+                    self.groups.insert(key, fresh);
+                }
+            }
+        }
+    }
+
     /// The overall report and the group reports (ordered by key).
     pub fn finish(mut self) -> (GroupReport, Vec<GroupReport>) {
         self.end_session();
@@ -398,5 +455,93 @@ impl StatsBuilder {
             .map(|(key, group)| group.finish(key))
             .collect();
         (overall, groups)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blocks::StoredIds;
+
+    fn session(index: u32, turns: u32) -> SessionRow {
+        SessionRow {
+            session_id: format!("s{index}"),
+            source_format: if index % 2 == 0 { "a" } else { "b" }.to_owned(),
+            source_file: String::new(),
+            source_line: None,
+            agent: None,
+            agent_version: None,
+            model: Some(format!("m{}", index % 3)),
+            task_id: None,
+            repository: None,
+            parent_session_id: (index % 4 == 3).then(|| "s0".to_owned()),
+            parent_turn_index: None,
+            exit_status: None,
+            turn_count: turns,
+            message_count: 0,
+            turn_row_offset: 0,
+            message_row_offset: 0,
+            input_tokens_reported_total: None,
+            output_tokens_reported_total: None,
+            cost_usd_reported_total: None,
+            api_calls_reported: None,
+            tool_sets: Vec::new(),
+            metadata_json: None,
+        }
+    }
+
+    /// Feeds sessions `range` of a synthetic dataset into a builder.
+    fn feed(builder: &mut StatsBuilder, sessions: std::ops::Range<u32>, ids: &[Vec<u64>]) {
+        for index in sessions {
+            let turns = index % 5; // includes sessions without turns
+            builder.begin_session(
+                &session(index, turns),
+                Some(["Go", "Rust"][index as usize % 2]),
+            );
+            for turn in 0..turns {
+                let value = u64::from(index * 37 + turn * 11);
+                let facts = TurnFacts {
+                    turn_index: turn,
+                    model: (turn % 2 == 0).then_some("turn-model"),
+                    input_tokens_counted: Some(value * 10),
+                    prefix_tokens_counted: Some(value * 5),
+                    output_tokens_reported: Some(value),
+                    cached_tokens_reported: Some(value),
+                    input_tokens_reported: Some(value * 10),
+                    model_latency_ms: Some(f64::from(turn) * 0.37 + f64::from(index)),
+                    hash_ids: Some(StoredIds {
+                        block_size: 16,
+                        prefix_blocks: turn,
+                        new_ids: &ids[(index + turn) as usize % ids.len()],
+                    }),
+                    ..TurnFacts::default()
+                };
+                builder.add_turn(&facts);
+            }
+        }
+    }
+
+    #[test]
+    fn split_and_merged_scans_equal_one_scan_for_every_grouping() {
+        let ids: Vec<Vec<u64>> = (0..7u64)
+            .map(|k| (k * 100..k * 100 + k + 3).collect())
+            .collect();
+        for group_by in std::iter::once(None).chain(GroupBy::ALL.map(Some)) {
+            let mut whole = StatsBuilder::new(group_by);
+            feed(&mut whole, 0..40, &ids);
+            let expected = serde_json::to_string(&whole.finish()).unwrap();
+            for split in [1, 7, 20, 39] {
+                let mut left = StatsBuilder::new(group_by);
+                feed(&mut left, 0..split, &ids);
+                let mut middle = StatsBuilder::new(group_by);
+                feed(&mut middle, split..40, &ids);
+                left.merge(middle);
+                assert_eq!(
+                    serde_json::to_string(&left.finish()).unwrap(),
+                    expected,
+                    "{group_by:?} split at {split}"
+                );
+            }
+        }
     }
 }
