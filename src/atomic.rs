@@ -40,7 +40,7 @@ mod tests {
         let null = Path::new("/dev/null");
         if null.exists() {
             write_file(null, b"discarded").unwrap();
-            let metadata = std::fs::metadata(null).unwrap();
+            let metadata = fs_err::metadata(null).unwrap();
             assert!(!metadata.is_file(), "/dev/null must stay a device");
         }
         let directory = tempfile::tempdir().unwrap();

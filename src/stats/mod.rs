@@ -434,14 +434,10 @@ impl StatsBuilder {
         other.end_session();
         self.overall.merge(other.overall);
         for (key, group) in other.groups {
-            match self.groups.get_mut(&key) {
-                Some(mine) => mine.merge(group),
-                None => {
-                    let mut fresh = GroupAccumulator::new();
-                    fresh.merge(group);
-                    self.groups.insert(key, fresh);
-                }
-            }
+            self.groups
+                .entry(key)
+                .or_insert_with(GroupAccumulator::new)
+                .merge(group);
         }
     }
 
@@ -466,7 +462,7 @@ mod tests {
     fn session(index: u32, turns: u32) -> SessionRow {
         SessionRow {
             session_id: format!("s{index}"),
-            source_format: if index % 2 == 0 { "a" } else { "b" }.to_owned(),
+            source_format: if index.is_multiple_of(2) { "a" } else { "b" }.to_owned(),
             source_file: String::new(),
             source_line: None,
             agent: None,
