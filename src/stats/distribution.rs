@@ -32,8 +32,22 @@ pub const PERCENTILE_DEFINITION: &str = "nearest rank: the q-quantile of n value
 /// Integer values below this are counted in the dense array; larger ones in a sorted map.
 const DENSE_LIMIT: u64 = 1 << 22;
 
-/// Width of the linear histogram bins of ratios.
-const RATIO_BIN_WIDTH: f64 = 0.05;
+/// Linear histogram bins of ratios per unit: bin k holds `k/20 <= value < (k+1)/20`, with the
+/// bounds the nearest doubles to those fractions (so 0.85 is in `[0.85, 0.9)`), and 1.0 in the
+/// last bin.
+const RATIO_BINS: f64 = 20.0;
+
+/// The linear bin of a ratio (see `RATIO_BINS`), as a float index in 0..=19.
+fn ratio_bin(value: f64) -> f64 {
+    let mut index = (value * RATIO_BINS).floor().clamp(0.0, RATIO_BINS - 1.0);
+    // `value * 20` can round across an integer; the bounds as printed decide.
+    if index > 0.0 && value < index / RATIO_BINS {
+        index -= 1.0;
+    } else if index < RATIO_BINS - 1.0 && value >= (index + 1.0) / RATIO_BINS {
+        index += 1.0;
+    }
+    index
+}
 
 /// An exact distribution of non-negative integers (token counts, turns).
 #[derive(Debug, Clone, Default)]
@@ -206,9 +220,8 @@ impl RealDistribution {
                     }
                 }
                 HistogramScale::Linear => {
-                    let index = (value / RATIO_BIN_WIDTH).floor().clamp(0.0, 19.0);
-                    let lower = index * RATIO_BIN_WIDTH;
-                    (Some(lower), lower + RATIO_BIN_WIDTH)
+                    let index = ratio_bin(value);
+                    (Some(index / RATIO_BINS), (index + 1.0) / RATIO_BINS)
                 }
             };
             push_bin(
@@ -367,6 +380,21 @@ mod tests {
             serde_json::to_string(&whole.summary(HistogramScale::Log2)).unwrap(),
             serde_json::to_string(&right.summary(HistogramScale::Log2)).unwrap()
         );
+    }
+
+    #[test]
+    fn ratio_bins_follow_their_printed_bounds() {
+        for k in 0..20u32 {
+            let lower = f64::from(k) / RATIO_BINS;
+            assert_eq!(ratio_bin(lower), f64::from(k), "{lower}");
+            let below = f64::from_bits(lower.to_bits().saturating_sub(1));
+            if k > 0 {
+                assert_eq!(ratio_bin(below), f64::from(k - 1), "{below}");
+            }
+        }
+        assert_eq!(ratio_bin(0.85), 17.0);
+        assert_eq!(ratio_bin(1.0), 19.0);
+        assert_eq!(ratio_bin(0.0), 0.0);
     }
 
     #[test]
