@@ -37,8 +37,8 @@ const DENSE_LIMIT: u64 = 1 << 22;
 /// last bin.
 const RATIO_BINS: f64 = 20.0;
 
-/// The linear bin of a ratio (see `RATIO_BINS`), as a float index in 0..=19.
-fn ratio_bin(value: f64) -> f64 {
+/// The linear bin of a ratio (see `RATIO_BINS`), 0..=19.
+fn ratio_bin(value: f64) -> u32 {
     let mut index = (value * RATIO_BINS).floor().clamp(0.0, RATIO_BINS - 1.0);
     // `value * 20` can round across an integer; the bounds as printed decide.
     if index > 0.0 && value < index / RATIO_BINS {
@@ -46,6 +46,12 @@ fn ratio_bin(value: f64) -> f64 {
     } else if index < RATIO_BINS - 1.0 && value >= (index + 1.0) / RATIO_BINS {
         index += 1.0;
     }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "clamped to 0..=19"
+    )]
+    let index = index as u32;
     index
 }
 
@@ -220,7 +226,7 @@ impl RealDistribution {
                     }
                 }
                 HistogramScale::Linear => {
-                    let index = ratio_bin(value);
+                    let index = f64::from(ratio_bin(value));
                     (Some(index / RATIO_BINS), (index + 1.0) / RATIO_BINS)
                 }
             };
@@ -386,15 +392,15 @@ mod tests {
     fn ratio_bins_follow_their_printed_bounds() {
         for k in 0..20u32 {
             let lower = f64::from(k) / RATIO_BINS;
-            assert_eq!(ratio_bin(lower), f64::from(k), "{lower}");
+            assert_eq!(ratio_bin(lower), k, "{lower}");
             let below = f64::from_bits(lower.to_bits().saturating_sub(1));
             if k > 0 {
-                assert_eq!(ratio_bin(below), f64::from(k - 1), "{below}");
+                assert_eq!(ratio_bin(below), k - 1, "{below}");
             }
         }
-        assert_eq!(ratio_bin(0.85), 17.0);
-        assert_eq!(ratio_bin(1.0), 19.0);
-        assert_eq!(ratio_bin(0.0), 0.0);
+        assert_eq!(ratio_bin(0.85), 17);
+        assert_eq!(ratio_bin(1.0), 19);
+        assert_eq!(ratio_bin(0.0), 0);
     }
 
     #[test]
