@@ -71,11 +71,13 @@ fn assert_figures_match(dataset: &Path, by: &str) -> Value {
     let turns = report["overall"]["turns"].as_u64().unwrap();
     assert!(turns > 0);
     assert!(
-        check.output.contains(&format!("stats_check: {turns} turns")),
+        check
+            .output
+            .contains(&format!("stats_check: {turns} turns")),
         "{}",
         check.output
     );
-    println!("{}", check.output.trim_end());
+    eprintln!("{}", check.output.trim_end());
     report
 }
 
@@ -93,7 +95,7 @@ fn mini_swe_agent_corpus_figures_equal_duckdb_and_reuse_bounds_the_provider_cach
     let kv = &report["overall"]["kv_reuse"];
     let reuse = kv["prefix_reuse_token_weighted"].as_f64().unwrap();
     let cached = kv["provider_cached_share"].as_f64().unwrap();
-    println!("prefix_reuse_token_weighted {reuse}, provider_cached_share {cached}");
+    eprintln!("prefix_reuse_token_weighted {reuse}, provider_cached_share {cached}");
     assert!(
         kv["prefix_turns"].as_u64().unwrap() > 1000
             && kv["provider_cached_turns"].as_u64().unwrap() > 1000,
