@@ -131,8 +131,8 @@ fn every_real_log_format_at_once_figures_equal_duckdb() {
     assert_figures_match(&dataset, "session-length-bucket");
 }
 
-/// Takes about 15 s in a debug build (ingest 7 s, stats 0.5 s, the check 3.5 s: 10 million
-/// 64-token blocks rebuilt in Python).
+/// Takes about 9 s in a debug build (ingest 6 s, stats 0.5 s, the check 3 s: 10 million 64-token
+/// blocks rebuilt in Python).
 #[test]
 fn weka_claude_code_corpus_figures_equal_duckdb() {
     let directory = temp_dir();
