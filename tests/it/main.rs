@@ -18,5 +18,6 @@ mod robustness;
 mod schemas;
 mod show;
 mod stats;
+mod stats_duckdb;
 mod tokenizer;
 mod util;
