@@ -12,7 +12,7 @@ session-length-bucket):
   DuckDB's `quantile_disc`; the mean within a relative tolerance (integers: exact sum / count,
   1e-12; reals: DuckDB's `avg`, which sums in another order, 1e-9); the histogram recounted bin by
   bin (log2 bins `[2^k, 2^(k+1))` and `[0, 1)`, found exactly with `math.frexp`; linear 0.05 bins
-  of ratios, found with exact rational arithmetic, 1.0 in the last bin);
+  of ratios, bounds the doubles nearest k/20 as printed, 1.0 in the last bin);
 - context growth: per bucket of 10 turn indexes (the last open at 200+), the count, median and
   p90 of the input tokens;
 - KV reuse: the message-level token-weighted prefix reuse and the provider's cached share
@@ -126,9 +126,13 @@ def log2_bin(value):
 
 
 def linear_bin(value):
-    """The 0.05-wide bin index of a ratio, exactly: the k with k/20 <= value < (k+1)/20."""
-    index = math.floor(Fraction(value) * 20)
-    return min(max(index, 0), 19)
+    """The 0.05-wide bin index of a ratio: the k with k/20 <= value < (k+1)/20, the bounds being
+    the doubles nearest those fractions, as the report prints them (so a ratio of 17/20, stored as
+    the double 0.85, is in [0.85, 0.9) though that double is a hair below the rational 17/20)."""
+    index = 0
+    while index < 19 and (index + 1) / 20 <= value:
+        index += 1
+    return index
 
 
 def check_histogram(checker, where, scale, reported_bins, value_counts):
