@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::blocks::{self, StoredIds};
+use crate::schema::columns::SessionIndexRow;
 use crate::schema::{MessageRow, SessionRow, TurnRow};
 use crate::store::{DatasetReader, StoreError};
 
@@ -236,7 +237,49 @@ pub struct ScanColumns {
     pub hash_ids: bool,
 }
 
-impl Dataset {
+/// A dataset opened for column scans: its manifest and a light index of its sessions (no tool
+/// sets, no metadata unless asked), for statistics over millions of turns.
+#[derive(Debug, Clone)]
+pub struct DatasetIndex {
+    reader: DatasetReader,
+    sessions: Vec<SessionIndexRow>,
+}
+
+impl DatasetIndex {
+    /// Opens a dataset and reads its session index; `with_metadata` also reads each session's
+    /// `metadata_json`.
+    pub fn open(directory: &Path, with_metadata: bool) -> Result<DatasetIndex, StoreError> {
+        use crate::schema::columns::{SESSION_INDEX_COLUMNS, SESSION_METADATA_JSON};
+        let reader = DatasetReader::open(directory)?;
+        let mut columns: Vec<&str> = SESSION_INDEX_COLUMNS.to_vec();
+        if with_metadata {
+            columns.push(SESSION_METADATA_JSON);
+        }
+        let path = directory.join(crate::store::table_file::<SessionRow>());
+        let mut sessions = Vec::new();
+        for batch in reader.scan::<SessionRow>(&columns, None)? {
+            sessions.extend(SessionIndexRow::from_batch(&batch?).map_err(|source| {
+                StoreError::Conversion {
+                    path: path.clone(),
+                    source,
+                }
+            })?);
+        }
+        Ok(DatasetIndex { reader, sessions })
+    }
+
+    /// The underlying reader (manifest).
+    pub fn reader(&self) -> &DatasetReader {
+        &self.reader
+    }
+
+    /// Every session, in dataset order.
+    pub fn sessions(&self) -> &[SessionIndexRow] {
+        &self.sessions
+    }
+}
+
+impl DatasetIndex {
     /// Streams the figures of the turns (all, or `count` rows from row `offset`), column-wise:
     /// only the columns `TurnFacts` needs are decoded.
     pub fn scan_turns(
@@ -427,7 +470,7 @@ impl TurnBatch {
     }
 }
 
-impl Dataset {
+impl DatasetIndex {
     /// Calls `visit(message_row, text)` for the content and the other fields' JSON text of every
     /// message, in table order, decoding only those two columns.
     pub fn for_each_message_text(

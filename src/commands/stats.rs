@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 use super::ExitStatus;
 use crate::cli::StatsArgs;
-use crate::dataset::{Dataset, ScanColumns};
-use crate::schema::SessionRow;
+use crate::dataset::{DatasetIndex, ScanColumns};
+use crate::schema::columns::SessionIndexRow;
 use crate::stats::distribution::PERCENTILE_DEFINITION;
 use crate::stats::language::{self, LanguageCounter};
 use crate::stats::profile::{Profile, ProfileError};
@@ -182,7 +182,7 @@ fn dataset_statistics(
     path: &Path,
     options: &StatsOptions,
 ) -> anyhow::Result<(DatasetInfo, Computed)> {
-    let dataset = Dataset::open(path)
+    let dataset = DatasetIndex::open(path, options.group_by == Some(GroupBy::Language))
         .with_context(|| format!("failed to open dataset `{}`", path.display()))?;
     let manifest = dataset.reader().manifest();
     let info = DatasetInfo {
@@ -192,7 +192,7 @@ fn dataset_statistics(
         tokenizer: manifest.tokenizer.as_ref().map(|t| t.name.clone()),
         hash_block_size: manifest.hash.as_ref().map(|hash| hash.block_size),
     };
-    let mut order: Vec<&SessionRow> = dataset.sessions().iter().collect();
+    let mut order: Vec<&SessionIndexRow> = dataset.sessions().iter().collect();
     order.sort_by_key(|session| session.turn_row_offset);
     let languages = if options.group_by == Some(GroupBy::Language) {
         Some(session_languages(&dataset)?)
@@ -256,8 +256,8 @@ const MIN_TURNS_PER_PART: u64 = 50_000;
 /// Scans the turns in contiguous parts of whole sessions, one per thread, and merges the parts'
 /// builders. Every figure merges exactly, so the report does not depend on the thread count.
 fn parallel_scan(
-    dataset: &Dataset,
-    order: &[&SessionRow],
+    dataset: &DatasetIndex,
+    order: &[&SessionIndexRow],
     languages: Option<&HashMap<&str, Option<String>>>,
     options: &StatsOptions,
     turns_path: &Path,
@@ -266,7 +266,7 @@ fn parallel_scan(
     let threads = u64::try_from(rayon::current_num_threads()).unwrap_or(1);
     let parts = threads.min(total_turns / MIN_TURNS_PER_PART).max(1);
     let target = total_turns.div_ceil(parts).max(1);
-    let mut chunks: Vec<&[&SessionRow]> = Vec::new();
+    let mut chunks: Vec<&[&SessionIndexRow]> = Vec::new();
     let mut start = 0;
     let mut turns = 0u64;
     for (index, session) in order.iter().enumerate() {
@@ -301,8 +301,8 @@ fn parallel_scan(
 /// One streaming pass over the turns of `order` (contiguous sessions in row order): each turn's
 /// facts to a builder.
 fn scan(
-    dataset: &Dataset,
-    order: &[&SessionRow],
+    dataset: &DatasetIndex,
+    order: &[&SessionIndexRow],
     languages: Option<&HashMap<&str, Option<String>>>,
     options: &StatsOptions,
     turns_path: &Path,
@@ -318,7 +318,7 @@ fn scan(
     let mut remaining = 0u32;
     let mut untimed_turns = 0u64;
     let mut largest_block_size = 0u32;
-    let begin = |builder: &mut StatsBuilder, session: &SessionRow| {
+    let begin = |builder: &mut StatsBuilder, session: &SessionIndexRow| {
         let language = languages.and_then(|languages| {
             languages
                 .get(session.session_id.as_str())
@@ -377,7 +377,10 @@ fn scan(
     ))
 }
 
-fn load_simulated_session(dataset: &Dataset, session: &SessionRow) -> anyhow::Result<Vec<SimTurn>> {
+fn load_simulated_session(
+    dataset: &DatasetIndex,
+    session: &SessionIndexRow,
+) -> anyhow::Result<Vec<SimTurn>> {
     let mut turns = Vec::with_capacity(session.turn_count as usize);
     if session.turn_count == 0 {
         return Ok(turns);
@@ -419,7 +422,7 @@ fn load_simulated_session(dataset: &Dataset, session: &SessionRow) -> anyhow::Re
 }
 
 /// Each session's language: its metadata's, else inferred from the file names in its messages.
-fn session_languages(dataset: &Dataset) -> anyhow::Result<HashMap<&str, Option<String>>> {
+fn session_languages(dataset: &DatasetIndex) -> anyhow::Result<HashMap<&str, Option<String>>> {
     let sessions = dataset.sessions();
     let mut by_message_row: Vec<(u64, u64, usize)> = sessions
         .iter()

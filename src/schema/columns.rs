@@ -50,6 +50,64 @@ pub const MESSAGE_CONTENT: &str = "content";
 /// `messages.fields_json`.
 pub const MESSAGE_FIELDS_JSON: &str = "fields_json";
 
+/// `sessions.metadata_json`.
+pub const SESSION_METADATA_JSON: &str = "metadata_json";
+
+/// The `sessions` columns a column scan needs to place and group turns: a projection of
+/// `SessionRow` with the same names and types (a test proves it), read without the tool sets and
+/// metadata that make up most of the table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SessionIndexRow {
+    /// `session_id`.
+    pub session_id: String,
+    /// `source_format`.
+    pub source_format: String,
+    /// `agent`.
+    pub agent: Option<String>,
+    /// `model`.
+    pub model: Option<String>,
+    /// `parent_session_id`.
+    pub parent_session_id: Option<String>,
+    /// `turn_count`.
+    pub turn_count: u32,
+    /// `message_count`.
+    pub message_count: u32,
+    /// `turn_row_offset`.
+    pub turn_row_offset: u64,
+    /// `message_row_offset`.
+    pub message_row_offset: u64,
+    /// `metadata_json`, when asked for (`SESSION_METADATA_JSON`); else null.
+    #[serde(default)]
+    pub metadata_json: Option<String>,
+}
+
+/// The columns of `SessionIndexRow` always read (`SESSION_METADATA_JSON` only on demand).
+pub const SESSION_INDEX_COLUMNS: [&str; 9] = [
+    "session_id",
+    "source_format",
+    "agent",
+    "model",
+    "parent_session_id",
+    "turn_count",
+    "message_count",
+    "turn_row_offset",
+    "message_row_offset",
+];
+
+impl SessionIndexRow {
+    /// Converts a batch of projected `sessions` columns.
+    pub fn from_batch(
+        batch: &arrow_array::RecordBatch,
+    ) -> Result<Vec<SessionIndexRow>, crate::schema::arrow::ConversionError> {
+        serde_arrow::from_record_batch(batch).map_err(|source| {
+            crate::schema::arrow::ConversionError {
+                table: "sessions",
+                source,
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use arrow_schema::DataType;
@@ -98,6 +156,31 @@ mod tests {
             panic!("hash_ids_new is not a list");
         };
         assert_eq!(item.data_type(), &DataType::UInt64);
+        let sessions = crate::schema::SessionRow::schema();
+        let index_fields = serde_json::to_value(super::SessionIndexRow {
+            session_id: String::new(),
+            source_format: String::new(),
+            agent: None,
+            model: None,
+            parent_session_id: None,
+            turn_count: 0,
+            message_count: 0,
+            turn_row_offset: 0,
+            message_row_offset: 0,
+            metadata_json: None,
+        })
+        .unwrap();
+        let index_fields = index_fields.as_object().unwrap();
+        assert_eq!(index_fields.len(), SESSION_INDEX_COLUMNS.len() + 1);
+        for name in SESSION_INDEX_COLUMNS.iter().chain([&SESSION_METADATA_JSON]) {
+            assert!(
+                index_fields.contains_key(*name),
+                "`{name}` is a SessionIndexRow field"
+            );
+            sessions
+                .field_with_name(name)
+                .unwrap_or_else(|_| panic!("`{name}` is not a sessions column"));
+        }
         let messages = crate::schema::MessageRow::schema();
         for name in [MESSAGE_CONTENT, MESSAGE_FIELDS_JSON] {
             let field = messages.field_with_name(name).expect("messages column");

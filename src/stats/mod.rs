@@ -18,7 +18,7 @@ pub mod simulate;
 use std::collections::BTreeMap;
 
 pub use crate::dataset::TurnFacts;
-use crate::schema::SessionRow;
+use crate::schema::columns::SessionIndexRow;
 use distribution::{IntegerDistribution, RealDistribution};
 use kv::{REPORTED_BLOCK_SIZES, SessionCache};
 use metric::Metric;
@@ -355,7 +355,7 @@ impl StatsBuilder {
     }
 
     /// Starts a session. `language` is the session's language when grouping by language.
-    pub fn begin_session(&mut self, session: &SessionRow, language: Option<&str>) {
+    pub fn begin_session(&mut self, session: &SessionIndexRow, language: Option<&str>) {
         self.end_session();
         self.session_serial += 1;
         self.session_open = true;
@@ -459,29 +459,17 @@ mod tests {
     use super::*;
     use crate::blocks::StoredIds;
 
-    fn session(index: u32, turns: u32) -> SessionRow {
-        SessionRow {
+    fn session(index: u32, turns: u32) -> SessionIndexRow {
+        SessionIndexRow {
             session_id: format!("s{index}"),
             source_format: if index.is_multiple_of(2) { "a" } else { "b" }.to_owned(),
-            source_file: String::new(),
-            source_line: None,
             agent: None,
-            agent_version: None,
             model: Some(format!("m{}", index % 3)),
-            task_id: None,
-            repository: None,
             parent_session_id: (index % 4 == 3).then(|| "s0".to_owned()),
-            parent_turn_index: None,
-            exit_status: None,
             turn_count: turns,
             message_count: 0,
             turn_row_offset: 0,
             message_row_offset: 0,
-            input_tokens_reported_total: None,
-            output_tokens_reported_total: None,
-            cost_usd_reported_total: None,
-            api_calls_reported: None,
-            tool_sets: Vec::new(),
             metadata_json: None,
         }
     }
