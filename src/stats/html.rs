@@ -102,6 +102,9 @@ pub fn render(report: &StatsReport) -> String {
 
 // ----- Page sections -------------------------------------------------------------------------
 
+/// The figure a card of the overview shows, for dataset A or B.
+type CardValue = fn(&GroupReport) -> String;
+
 fn overview(report: &StatsReport, out: &mut String) {
     let dataset = &report.dataset;
     let overall = &report.overall;
@@ -120,10 +123,10 @@ fn overview(report: &StatsReport, out: &mut String) {
             )),
     );
     if let Some(comparison) = &report.comparison {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<p class=\"legend\"><span class=\"swatch a\"></span>A = {} <code>{}</code> \
-             <span class=\"swatch b\"></span>B = {} <code>{}</code></p>\n",
+             <span class=\"swatch b\"></span>B = {} <code>{}</code></p>",
             escape(&dataset.name),
             escape(&dataset.path),
             escape(&comparison.dataset.name),
@@ -135,46 +138,35 @@ fn overview(report: &StatsReport, out: &mut String) {
         .as_ref()
         .map(|comparison| &comparison.overall);
     out.push_str("<div class=\"cards\">\n");
-    let statistic = |group: &GroupReport, metric: &str, name: &str| {
-        let unit = group
-            .distribution(metric)
-            .map_or("tokens", |d| d.unit.as_str());
-        format_figure(
-            group
-                .distribution(metric)
-                .and_then(|d| d.summary.statistic(name)),
-            unit,
-        )
-    };
-    let cards: [(&str, &dyn Fn(&GroupReport) -> String, String); 6] = [
+    let cards: [(&str, CardValue, String); 6] = [
         (
             "sessions",
-            &|group| thousands(group.sessions),
+            |group| thousands(group.sessions),
             format!("{} sub-agent", thousands(overall.sub_agent_sessions)),
         ),
         (
             "turns",
-            &|group| thousands(group.turns),
+            |group| thousands(group.turns),
             format!("{} sizes-only", thousands(overall.sizes_only_turns)),
         ),
         (
             "input tokens per turn, median",
-            &|group| statistic(group, "input_tokens", "p50"),
-            format!("p95 {}", statistic(overall, "input_tokens", "p95")),
+            |group| group_statistic(group, "input_tokens", "p50"),
+            format!("p95 {}", group_statistic(overall, "input_tokens", "p95")),
         ),
         (
             "output tokens per turn, median",
-            &|group| statistic(group, "output_tokens", "p50"),
-            format!("p95 {}", statistic(overall, "output_tokens", "p95")),
+            |group| group_statistic(group, "output_tokens", "p50"),
+            format!("p95 {}", group_statistic(overall, "output_tokens", "p95")),
         ),
         (
             "prefix reuse, token-weighted",
-            &|group| percent(group.kv_reuse.prefix_reuse_token_weighted),
+            |group| percent(group.kv_reuse.prefix_reuse_token_weighted),
             "unbounded per-session cache".to_owned(),
         ),
         (
             "provider-reported cached share",
-            &|group| percent(group.kv_reuse.provider_cached_share),
+            |group| percent(group.kv_reuse.provider_cached_share),
             format!(
                 "over {} turns",
                 thousands(overall.kv_reuse.provider_cached_turns)
@@ -201,6 +193,15 @@ fn overview(report: &StatsReport, out: &mut String) {
         "<p class=\"note\">Percentiles: {}.</p>\n</header>\n",
         escape(&report.percentile_definition)
     );
+}
+
+/// One statistic of one metric of a group, formatted.
+fn group_statistic(group: &GroupReport, metric: &str, name: &str) -> String {
+    let distribution = group.distribution(metric);
+    format_figure(
+        distribution.and_then(|d| d.summary.statistic(name)),
+        distribution.map_or("tokens", |d| d.unit.as_str()),
+    )
 }
 
 fn navigation(report: &StatsReport, out: &mut String) {
@@ -1110,52 +1111,104 @@ fn histogram_bars(summary: &Summary, share: bool) -> Vec<(i32, i32, f64)> {
         .collect()
 }
 
-fn histogram_chart(distribution: &Distribution, other: Option<&Distribution>) -> ChartResult {
-    let scale = distribution.summary.histogram_scale;
-    let unit = distribution.unit.as_str();
-    // Shares when comparing: two datasets' counts differ by orders of magnitude.
-    let share = other.is_some();
-    let bars_a = histogram_bars(&distribution.summary, share);
-    let bars_b = other.map_or_else(Vec::new, |other| histogram_bars(&other.summary, share));
-    let (mut first, mut last) = match scale {
-        HistogramScale::Linear => (0, position(RATIO_BINS)),
-        HistogramScale::Log2 => (i32::MAX, i32::MIN),
-    };
-    for &(left, right, _) in bars_a.iter().chain(&bars_b) {
-        first = first.min(left);
-        last = last.max(right);
-    }
-    if first > last {
-        (first, last) = (0, 1);
-    }
-    let highest = bars_a
-        .iter()
-        .chain(&bars_b)
-        .map(|&(_, _, height)| height)
-        .fold(0.0, f64::max);
-    let mut y_ticks = nice_ticks(highest, !share);
-    let mut y_top = y_ticks.last().copied().unwrap_or(1.0);
-    if share {
-        // Room above the bars for the legend, and no tick beyond 100%.
-        y_ticks.retain(|&tick| tick <= 100.0);
-        y_top = y_top.max(highest * 1.3);
-    }
-    let x_ticks: Vec<f64> = thinned(first, last).into_iter().map(f64::from).collect();
-    let counted = if distribution.metric == "turns_per_session" {
-        "sessions"
-    } else {
-        "turns"
-    };
-    let y_description = if share {
-        format!("% of {counted}")
-    } else {
-        counted.to_owned()
-    };
-    let x_description = match scale {
-        HistogramScale::Linear => "share of the request".to_owned(),
-        HistogramScale::Log2 => format!("{unit} (log2 bins)"),
-    };
+/// What a histogram chart shows: each dataset's bars and the axes around them.
+struct HistogramLayout {
+    scale: HistogramScale,
+    /// Shares of each dataset's values rather than counts: when comparing, two datasets'
+    /// counts can differ by orders of magnitude.
+    share: bool,
+    /// `(left edge, right edge, height)` of each bar of A, then of B.
+    bars_a: Vec<(i32, i32, f64)>,
+    bars_b: Vec<(i32, i32, f64)>,
+    /// First and last bin edge on the x axis.
+    first: i32,
+    last: i32,
+    y_ticks: Vec<f64>,
+    y_top: f64,
+    x_description: String,
+    y_description: String,
+}
 
+impl HistogramLayout {
+    fn new(distribution: &Distribution, other: Option<&Distribution>) -> HistogramLayout {
+        let scale = distribution.summary.histogram_scale;
+        let share = other.is_some();
+        let bars_a = histogram_bars(&distribution.summary, share);
+        let bars_b = other.map_or_else(Vec::new, |other| histogram_bars(&other.summary, share));
+        let (mut first, mut last) = match scale {
+            HistogramScale::Linear => (0, position(RATIO_BINS)),
+            HistogramScale::Log2 => (i32::MAX, i32::MIN),
+        };
+        for &(left, right, _) in bars_a.iter().chain(&bars_b) {
+            first = first.min(left);
+            last = last.max(right);
+        }
+        if first > last {
+            (first, last) = (0, 1);
+        }
+        let highest = bars_a
+            .iter()
+            .chain(&bars_b)
+            .map(|&(_, _, height)| height)
+            .fold(0.0, f64::max);
+        let mut y_ticks = nice_ticks(highest, !share);
+        let mut y_top = y_ticks.last().copied().unwrap_or(1.0);
+        if share {
+            // Room above the bars for the legend, and no tick beyond 100%.
+            y_ticks.retain(|&tick| tick <= 100.0);
+            y_top = y_top.max(highest * 1.3);
+        }
+        let counted = if distribution.metric == "turns_per_session" {
+            "sessions"
+        } else {
+            "turns"
+        };
+        HistogramLayout {
+            scale,
+            share,
+            bars_a,
+            bars_b,
+            first,
+            last,
+            y_ticks,
+            y_top,
+            x_description: match scale {
+                HistogramScale::Linear => "share of the request".to_owned(),
+                HistogramScale::Log2 => format!("{} (log2 bins)", distribution.unit),
+            },
+            y_description: if share {
+                format!("% of {counted}")
+            } else {
+                counted.to_owned()
+            },
+        }
+    }
+
+    /// The upper corner away from the tallest bar, where the legend hides nothing.
+    fn legend_corner(&self) -> SeriesLabelPosition {
+        let (first, last) = (f64::from(self.first), f64::from(self.last));
+        let (_, tallest_left) = self.bars_a.iter().chain(&self.bars_b).fold(
+            (0.0, first),
+            |best, &(left, _, height)| {
+                if height > best.0 {
+                    (height, f64::from(left))
+                } else {
+                    best
+                }
+            },
+        );
+        if tallest_left - first > (last - first) / 2.0 {
+            SeriesLabelPosition::UpperLeft
+        } else {
+            SeriesLabelPosition::UpperRight
+        }
+    }
+}
+
+fn histogram_chart(distribution: &Distribution, other: Option<&Distribution>) -> ChartResult {
+    let layout = HistogramLayout::new(distribution, other);
+    let (scale, share, unit) = (layout.scale, layout.share, distribution.unit.as_str());
+    let (first, last) = (f64::from(layout.first), f64::from(layout.last));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, HALF_CHART).into_drawing_area();
@@ -1167,8 +1220,15 @@ fn histogram_chart(distribution: &Distribution, other: Option<&Distribution>) ->
             .x_label_area_size(40)
             .y_label_area_size(58)
             .build_cartesian_2d(
-                Axis::linear(f64::from(first), f64::from(last), x_ticks),
-                Axis::linear(0.0, y_top, y_ticks),
+                Axis::linear(
+                    first,
+                    last,
+                    thinned(layout.first, layout.last)
+                        .into_iter()
+                        .map(f64::from)
+                        .collect(),
+                ),
+                Axis::linear(0.0, layout.y_top, layout.y_ticks.clone()),
             )?;
         chart
             .configure_mesh()
@@ -1177,8 +1237,8 @@ fn histogram_chart(distribution: &Distribution, other: Option<&Distribution>) ->
             .axis_style(AXIS.stroke_width(1))
             .label_style(label_style(14))
             .axis_desc_style(label_style(14))
-            .x_desc(x_description)
-            .y_desc(y_description)
+            .x_desc(&layout.x_description)
+            .y_desc(&layout.y_description)
             .x_label_formatter(&|x| edge_label(scale, position(*x), unit))
             .y_label_formatter(&|y| {
                 if share {
@@ -1188,56 +1248,16 @@ fn histogram_chart(distribution: &Distribution, other: Option<&Distribution>) ->
                 }
             })
             .draw()?;
-        // Side by side when comparing, one wide bar per bin otherwise.
-        let (width_a, offset_b) = if bars_b.is_empty() {
-            (0.84, 0.0)
-        } else {
-            (0.42, 0.42)
-        };
+        // One wide bar per bin, or A and B side by side.
+        let width = if layout.bars_b.is_empty() { 0.84 } else { 0.42 };
         let inset = 0.08;
-        let series_a = chart.draw_series(bars_a.iter().map(|&(left, _, height)| {
+        let series_a = chart.draw_series(layout.bars_a.iter().map(|&(left, _, height)| {
             let left = f64::from(left) + inset;
-            Rectangle::new([(left, 0.0), (left + width_a, height)], COLOUR_A.filled())
+            Rectangle::new([(left, 0.0), (left + width, height)], COLOUR_A.filled())
         }))?;
-        if !bars_b.is_empty() {
-            series_a
-                .label("A")
-                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], COLOUR_A.filled()));
-            chart
-                .draw_series(bars_b.iter().map(|&(left, _, height)| {
-                    let left = f64::from(left) + inset + offset_b;
-                    Rectangle::new([(left, 0.0), (left + 0.42, height)], COLOUR_B.filled())
-                }))?
-                .label("B")
-                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], COLOUR_B.filled()));
-            // The legend goes to the upper corner away from the tallest bar.
-            let tallest_left = bars_a
-                .iter()
-                .chain(&bars_b)
-                .fold((0.0, f64::from(first)), |best, &(left, _, height)| {
-                    if height > best.0 {
-                        (height, f64::from(left))
-                    } else {
-                        best
-                    }
-                })
-                .1;
-            let corner = if tallest_left - f64::from(first) > f64::from(last - first) / 2.0 {
-                SeriesLabelPosition::UpperLeft
-            } else {
-                SeriesLabelPosition::UpperRight
-            };
-            chart
-                .configure_series_labels()
-                .position(corner)
-                .background_style(WHITE.mix(0.9))
-                .border_style(GRID)
-                .label_font(label_style(14))
-                .draw()?;
-        } else {
-            // Median and p95 markers, where the values fall inside their bins.
-            // The median's label sits left of its line and p95's right, so close markers do not
-            // print over each other.
+        if layout.bars_b.is_empty() {
+            // Median and p95 markers, where the values fall inside their bins. The median's
+            // label sits left of its line and p95's right, so close markers stay readable.
             let summary = &distribution.summary;
             for (name, figure, side, direction) in [
                 ("p50", summary.p50, HPos::Right, -1.0),
@@ -1246,67 +1266,93 @@ fn histogram_chart(distribution: &Distribution, other: Option<&Distribution>) ->
                 let Some(value) = figure.map(Figure::value).filter(|v| v.is_finite()) else {
                     continue;
                 };
-                let x = value_position(scale, value).clamp(f64::from(first), f64::from(last));
+                let x = value_position(scale, value).clamp(first, last);
                 chart.draw_series(DashedLineSeries::new(
-                    [(x, 0.0), (x, y_top)],
+                    [(x, 0.0), (x, layout.y_top)],
                     4,
                     3,
                     INK.stroke_width(1),
                 ))?;
-                let gap = f64::from(last - first) * 0.008;
-                let label_x = x + direction * gap;
                 chart.draw_series(std::iter::once(Text::new(
                     name,
-                    (label_x, y_top),
+                    (x + direction * (last - first) * 0.008, layout.y_top),
                     label_style(13).pos(Pos::new(side, VPos::Top)),
                 )))?;
             }
+        } else {
+            series_a
+                .label("A")
+                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], COLOUR_A.filled()));
+            chart
+                .draw_series(layout.bars_b.iter().map(|&(left, _, height)| {
+                    let left = f64::from(left) + inset + width;
+                    Rectangle::new([(left, 0.0), (left + width, height)], COLOUR_B.filled())
+                }))?
+                .label("B")
+                .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], COLOUR_B.filled()));
+            chart
+                .configure_series_labels()
+                .position(layout.legend_corner())
+                .background_style(WHITE.mix(0.9))
+                .border_style(GRID)
+                .label_font(label_style(14))
+                .draw()?;
         }
         root.present()?;
     }
     Ok(svg)
 }
 
-fn growth_chart(overall: &GroupReport, other: Option<&GroupReport>) -> ChartResult {
-    let points = |group: &GroupReport, pick: fn(&GrowthBucket) -> Option<Figure>| {
-        group
-            .context_growth
-            .iter()
-            .enumerate()
-            .filter(|(_, bucket)| bucket.turns > 0)
-            .filter_map(|(index, bucket)| {
-                let value = pick(bucket)?.value();
-                value
-                    .is_finite()
-                    .then(|| (f64::from(u32::try_from(index).unwrap_or(0)), value))
-            })
-            .collect::<Vec<(f64, f64)>>()
-    };
-    // Series are named after their dataset only when there are two.
-    let mut series = vec![(
-        if other.is_some() { "A " } else { "" },
-        COLOUR_A,
-        points(overall, |bucket| bucket.median),
-        points(overall, |bucket| bucket.p90),
-    )];
-    if let Some(other) = other {
-        series.push((
-            "B ",
-            COLOUR_B,
-            points(other, |bucket| bucket.median),
-            points(other, |bucket| bucket.p90),
-        ));
+/// One dataset's context-growth lines: `(bucket index, tokens)` of the buckets with turns.
+struct GrowthSeries {
+    /// Legend prefix: the dataset's letter when there are two, else nothing.
+    name: &'static str,
+    colour: RGBColor,
+    median: Vec<(f64, f64)>,
+    p90: Vec<(f64, f64)>,
+}
+
+impl GrowthSeries {
+    fn new(name: &'static str, colour: RGBColor, group: &GroupReport) -> GrowthSeries {
+        let points = |pick: fn(&GrowthBucket) -> Option<Figure>| {
+            group
+                .context_growth
+                .iter()
+                .enumerate()
+                .filter(|(_, bucket)| bucket.turns > 0)
+                .filter_map(|(index, bucket)| {
+                    let value = pick(bucket)?.value();
+                    value.is_finite().then(|| (to_f64(index), value))
+                })
+                .collect()
+        };
+        GrowthSeries {
+            name,
+            colour,
+            median: points(|bucket| bucket.median),
+            p90: points(|bucket| bucket.p90),
+        }
     }
-    let last = series
+
+    fn points(&self) -> impl Iterator<Item = &(f64, f64)> {
+        self.median.iter().chain(&self.p90)
+    }
+}
+
+fn growth_chart(overall: &GroupReport, other: Option<&GroupReport>) -> ChartResult {
+    let series = match other {
+        Some(other) => vec![
+            GrowthSeries::new("A ", COLOUR_A, overall),
+            GrowthSeries::new("B ", COLOUR_B, other),
+        ],
+        None => vec![GrowthSeries::new("", COLOUR_A, overall)],
+    };
+    let (last, highest) = series
         .iter()
-        .flat_map(|(_, _, median, p90)| median.iter().chain(p90))
-        .map(|&(x, _)| x)
-        .fold(0.0, f64::max);
-    let highest = series
-        .iter()
-        .flat_map(|(_, _, median, p90)| median.iter().chain(p90))
-        .map(|&(_, y)| y)
-        .fold(0.0, f64::max);
+        .flat_map(GrowthSeries::points)
+        .fold((0.0, 0.0), |(x, y), &(px, py)| {
+            (f64::max(x, px), f64::max(y, py))
+        });
     let labels: Vec<String> = overall.context_growth.iter().map(bucket_label).collect();
     let y_ticks = nice_ticks(highest, true);
     let y_top = y_ticks.last().copied().unwrap_or(1.0);
@@ -1346,7 +1392,13 @@ fn growth_chart(overall: &GroupReport, other: Option<&GroupReport>) -> ChartResu
             })
             .y_label_formatter(&|y| compact_decimal(*y))
             .draw()?;
-        for (name, colour, median, p90) in &series {
+        for GrowthSeries {
+            name,
+            colour,
+            median,
+            p90,
+        } in &series
+        {
             let colour = *colour;
             chart
                 .draw_series(LineSeries::new(

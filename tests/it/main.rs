@@ -17,5 +17,6 @@ mod real_data;
 mod robustness;
 mod schemas;
 mod show;
+mod stats_html;
 mod tokenizer;
 mod util;
