@@ -1146,6 +1146,8 @@ impl HistogramLayout {
         if first > last {
             (first, last) = (0, 1);
         }
+        // At least four doublings, so that one bin does not fill the whole chart.
+        last = last.max(first + 4);
         let highest = bars_a
             .iter()
             .chain(&bars_b)
@@ -1249,37 +1251,13 @@ fn histogram_chart(distribution: &Distribution, other: Option<&Distribution>) ->
             })
             .draw()?;
         // One wide bar per bin, or A and B side by side.
-        let width = if layout.bars_b.is_empty() { 0.84 } else { 0.42 };
+        let width = if layout.share { 0.42 } else { 0.84 };
         let inset = 0.08;
         let series_a = chart.draw_series(layout.bars_a.iter().map(|&(left, _, height)| {
             let left = f64::from(left) + inset;
             Rectangle::new([(left, 0.0), (left + width, height)], COLOUR_A.filled())
         }))?;
-        if layout.bars_b.is_empty() {
-            // Median and p95 markers, where the values fall inside their bins. The median's
-            // label sits left of its line and p95's right, so close markers stay readable.
-            let summary = &distribution.summary;
-            for (name, figure, side, direction) in [
-                ("p50", summary.p50, HPos::Right, -1.0),
-                ("p95", summary.p95, HPos::Left, 1.0),
-            ] {
-                let Some(value) = figure.map(Figure::value).filter(|v| v.is_finite()) else {
-                    continue;
-                };
-                let x = value_position(scale, value).clamp(first, last);
-                chart.draw_series(DashedLineSeries::new(
-                    [(x, 0.0), (x, layout.y_top)],
-                    4,
-                    3,
-                    INK.stroke_width(1),
-                ))?;
-                chart.draw_series(std::iter::once(Text::new(
-                    name,
-                    (x + direction * (last - first) * 0.008, layout.y_top),
-                    label_style(13).pos(Pos::new(side, VPos::Top)),
-                )))?;
-            }
-        } else {
+        if layout.share {
             series_a
                 .label("A")
                 .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], COLOUR_A.filled()));
@@ -1297,6 +1275,38 @@ fn histogram_chart(distribution: &Distribution, other: Option<&Distribution>) ->
                 .border_style(GRID)
                 .label_font(label_style(14))
                 .draw()?;
+        } else {
+            // Median and p95 markers, where the values fall inside their bins. Their labels sit
+            // on two rows (close markers stay readable), right of the line unless it is near
+            // the right edge.
+            let summary = &distribution.summary;
+            for (row, (name, figure)) in [("p50", summary.p50), ("p95", summary.p95)]
+                .into_iter()
+                .enumerate()
+            {
+                let Some(value) = figure.map(Figure::value).filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                let x = value_position(scale, value).clamp(first, last);
+                chart.draw_series(DashedLineSeries::new(
+                    [(x, 0.0), (x, layout.y_top)],
+                    4,
+                    3,
+                    INK.stroke_width(1),
+                ))?;
+                let gap = (last - first) * 0.01;
+                let (side, label_x) = if x > last - (last - first) * 0.12 {
+                    (HPos::Right, x - gap)
+                } else {
+                    (HPos::Left, x + gap)
+                };
+                let label_y = layout.y_top * (1.0 - 0.07 * to_f64(row));
+                chart.draw_series(std::iter::once(Text::new(
+                    name,
+                    (label_x, label_y),
+                    label_style(13).pos(Pos::new(side, VPos::Top)),
+                )))?;
+            }
         }
         root.present()?;
     }
@@ -1339,6 +1349,38 @@ impl GrowthSeries {
     }
 }
 
+/// The last bucket index, the y ticks and top, and the legend corner of a growth chart: room
+/// above the lines for the legend (two entries per dataset), in the upper corner whose half of
+/// the chart has the lower values.
+fn growth_axes(series: &[GrowthSeries]) -> (f64, Vec<f64>, f64, SeriesLabelPosition) {
+    let (last, highest) = series
+        .iter()
+        .flat_map(GrowthSeries::points)
+        .fold((0.0, 0.0), |(x, y), &(px, py)| {
+            (f64::max(x, px), f64::max(y, py))
+        });
+    let y_ticks = nice_ticks(highest, true);
+    let y_top = y_ticks
+        .last()
+        .copied()
+        .unwrap_or(1.0)
+        .max(highest * (1.0 + 0.09 * to_f64(2 * series.len())));
+    let half_high = |left: bool| {
+        series
+            .iter()
+            .flat_map(GrowthSeries::points)
+            .filter(|&&(x, _)| (x <= last / 2.0) == left)
+            .map(|&(_, y)| y)
+            .fold(0.0, f64::max)
+    };
+    let corner = if half_high(true) <= half_high(false) {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    };
+    (last, y_ticks, y_top, corner)
+}
+
 fn growth_chart(overall: &GroupReport, other: Option<&GroupReport>) -> ChartResult {
     let series = match other {
         Some(other) => vec![
@@ -1347,15 +1389,8 @@ fn growth_chart(overall: &GroupReport, other: Option<&GroupReport>) -> ChartResu
         ],
         None => vec![GrowthSeries::new("", COLOUR_A, overall)],
     };
-    let (last, highest) = series
-        .iter()
-        .flat_map(GrowthSeries::points)
-        .fold((0.0, 0.0), |(x, y), &(px, py)| {
-            (f64::max(x, px), f64::max(y, py))
-        });
     let labels: Vec<String> = overall.context_growth.iter().map(bucket_label).collect();
-    let y_ticks = nice_ticks(highest, true);
-    let y_top = y_ticks.last().copied().unwrap_or(1.0);
+    let (last, y_ticks, y_top, corner) = growth_axes(&series);
     let x_ticks: Vec<f64> = thinned(0, position(last))
         .into_iter()
         .map(f64::from)
@@ -1432,7 +1467,7 @@ fn growth_chart(overall: &GroupReport, other: Option<&GroupReport>) -> ChartResu
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(corner)
             .background_style(WHITE.mix(0.9))
             .border_style(GRID)
             .label_font(label_style(14))
@@ -1607,6 +1642,18 @@ fn simulation_chart(simulation: &KvSimulation, other: Option<&KvSimulation>) -> 
         (1.0, 10.0)
     };
     let x_ticks = log_ticks(low, high);
+    // Hit rates rise with capacity: the legend goes lower right, unless a curve ends low there.
+    let ends_low = series.iter().any(|(_, _, points, _)| {
+        points
+            .iter()
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .is_some_and(|&(_, rate)| rate < 45.0)
+    });
+    let corner = if ends_low {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::LowerRight
+    };
 
     let mut svg = String::new();
     {
@@ -1662,7 +1709,7 @@ fn simulation_chart(simulation: &KvSimulation, other: Option<&KvSimulation>) -> 
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(corner)
             .background_style(WHITE.mix(0.9))
             .border_style(GRID)
             .label_font(label_style(14))
