@@ -148,6 +148,60 @@ fn count_elements(fragment: &str, tag: &str, attribute: &str) -> usize {
         .count()
 }
 
+/// The opening tags of the `<tag …>` elements in `fragment` that carry `attribute`.
+fn opening_tags<'a>(fragment: &'a str, tag: &str, attribute: &str) -> Vec<&'a str> {
+    fragment
+        .split(&format!("<{tag} "))
+        .skip(1)
+        .map(|rest| &rest[..rest.find('>').unwrap_or(rest.len())])
+        .filter(|opening| opening.contains(attribute))
+        .collect()
+}
+
+/// The value of `name="…"` in an opening tag.
+fn attribute<'a>(opening: &'a str, name: &str) -> &'a str {
+    let start = opening
+        .find(&format!(" {name}=\""))
+        .map(|at| at + name.len() + 3)
+        .or_else(|| {
+            opening
+                .starts_with(&format!("{name}=\""))
+                .then_some(name.len() + 2)
+        })
+        .unwrap_or_else(|| panic!("no `{name}` in `{opening}`"));
+    &opening[start..start + opening[start..].find('"').unwrap()]
+}
+
+/// The centres of the filled circles in `colour`: the data points of a line chart.
+fn points_of(fragment: &str, colour: &str) -> Vec<(i64, i64)> {
+    opening_tags(fragment, "circle", &format!("fill=\"{colour}\""))
+        .into_iter()
+        .map(|opening| {
+            (
+                attribute(opening, "cx").parse().unwrap(),
+                attribute(opening, "cy").parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Whether one polyline in `colour` passes through every point of `points`, in order: the
+/// line of a series, not a dash or a legend sample.
+fn line_through(fragment: &str, colour: &str, points: &[(i64, i64)]) -> bool {
+    opening_tags(fragment, "polyline", &format!("stroke=\"{colour}\""))
+        .into_iter()
+        .any(|opening| {
+            let vertices: Vec<(i64, i64)> = attribute(opening, "points")
+                .split_whitespace()
+                .map(|pair| {
+                    let (x, y) = pair.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect();
+            vertices == points
+        })
+}
+
 /// The trimmed contents of the `<text>` elements in `fragment`.
 fn texts(fragment: &str) -> Vec<&str> {
     fragment
@@ -208,7 +262,7 @@ fn every_chart_renders_in_headless_chromium() {
         "the browser did not read the escaped name back as text"
     );
     check_histograms(&dom, &report);
-    check_context_growth(&dom);
+    check_context_growth(&dom, &report);
     check_block_hit_rates(&dom, &report);
     check_simulation(&dom, &report);
 
@@ -285,15 +339,33 @@ fn check_histograms(dom: &str, report: &Value) {
     assert!(charts >= 9, "only {charts} histograms");
 }
 
-/// Context growth: a median line and a dashed p90 per dataset, with their points.
-fn check_context_growth(dom: &str) {
+/// Context growth: per dataset, a median point per bucket with turns, one line through them,
+/// and the p90 points (hollow circles).
+fn check_context_growth(dom: &str, report: &Value) {
     let growth = chart(dom, "chart-context-growth");
-    for colour in [COLOUR_A, COLOUR_B] {
-        let lines = count_elements(growth, "polyline", &format!("stroke=\"{colour}\""));
-        assert!(lines >= 3, "context growth: {lines} lines in {colour}");
-        let points = count_elements(growth, "circle", &format!("stroke=\"{colour}\""))
-            + count_elements(growth, "circle", &format!("fill=\"{colour}\""));
-        assert!(points >= 4, "context growth: {points} points in {colour}");
+    for (colour, group) in [
+        (COLOUR_A, &report["overall"]),
+        (COLOUR_B, &report["comparison"]["overall"]),
+    ] {
+        let buckets = group["context_growth"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|bucket| !bucket["median"].is_null())
+            .count();
+        assert!(buckets >= 3, "{buckets} buckets");
+        let medians = points_of(growth, colour);
+        assert_eq!(medians.len(), buckets, "median points in {colour}");
+        assert!(
+            line_through(growth, colour, &medians),
+            "no median line through the points in {colour}"
+        );
+        let p90 = count_elements(
+            growth,
+            "circle",
+            &format!("fill=\"none\" stroke=\"{colour}\""),
+        );
+        assert_eq!(p90, buckets, "p90 points in {colour}");
     }
 }
 
@@ -347,14 +419,20 @@ fn check_simulation(dom: &str, report: &Value) {
             .filter(|point| !point["capacity_tokens"].is_null())
             .count();
         assert_eq!(bounded, 2);
-        assert_eq!(
-            count_elements(simulation, "circle", &format!("fill=\"{colour}\"")),
-            bounded,
-            "simulation points in {colour}"
-        );
+        let points = points_of(simulation, colour);
+        assert_eq!(points.len(), bounded, "simulation points in {colour}");
         assert!(
-            count_elements(simulation, "polyline", &format!("stroke=\"{colour}\"")) >= 3,
-            "simulation curve and ceiling in {colour}"
+            line_through(simulation, colour, &points),
+            "no hit-rate curve through the points in {colour}"
+        );
+        // The ceiling: a dashed line, many segments across the chart.
+        assert!(
+            count_elements(
+                simulation,
+                "polyline",
+                &format!("stroke=\"{colour}\" stroke-width=\"1\"")
+            ) >= 10,
+            "no dashed ceiling in {colour}"
         );
     }
     assert!(
