@@ -91,11 +91,10 @@ pub fn render(report: &StatsReport) -> String {
     }
     let _ = write!(
         out,
-        "<footer>Written by trajkit {} (report version {}). Percentiles: {}.</footer>\n\
+        "<footer>Written by trajkit {} (stats report version {}).</footer>\n\
          </main>\n</body>\n</html>\n",
         escape(&report.trajkit_version),
         escape(&report.report_version),
-        escape(&report.percentile_definition),
     );
     out
 }

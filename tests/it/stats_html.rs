@@ -443,6 +443,16 @@ fn check_simulation(dom: &str, report: &Value) {
     );
 }
 
+/// No number in the report, in its text or its SVG attributes, is NaN or infinite.
+fn assert_finite(html: &str) {
+    for word in html.split(|c: char| !c.is_ascii_alphanumeric()) {
+        assert!(
+            !matches!(word, "NaN" | "nan" | "inf" | "Infinity" | "infinity"),
+            "`{word}` in the report"
+        );
+    }
+}
+
 #[test]
 fn the_report_is_byte_identical_across_runs_and_an_empty_dataset_renders() {
     let directory = temp_dir();
@@ -455,6 +465,7 @@ fn the_report_is_byte_identical_across_runs_and_an_empty_dataset_renders() {
     let first = fs_err::read(&first).unwrap();
     assert!(first.len() > 50_000, "{} bytes", first.len());
     assert!(first == fs_err::read(&second).unwrap(), "two runs differ");
+    assert_finite(&String::from_utf8(first).unwrap());
 
     let empty_input = directory.path().join("no-logs");
     fs_err::create_dir(&empty_input).unwrap();
@@ -480,12 +491,7 @@ fn the_report_is_byte_identical_across_runs_and_an_empty_dataset_renders() {
         !html.contains("<svg"),
         "an empty dataset has nothing to chart"
     );
-    for word in html.split(|c: char| !c.is_ascii_alphanumeric()) {
-        assert!(
-            !matches!(word, "NaN" | "inf" | "Infinity"),
-            "`{word}` in the report"
-        );
-    }
+    assert_finite(&html);
     for id in [
         "chart-input_tokens-none",
         "chart-context-growth-none",
