@@ -19,5 +19,6 @@ mod schemas;
 mod show;
 mod stats;
 mod stats_duckdb;
+mod stats_html;
 mod tokenizer;
 mod util;
