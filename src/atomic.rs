@@ -21,10 +21,21 @@ pub fn write_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut file = tempfile::Builder::new()
-        .prefix(".trajkit-")
-        .suffix(".tmp")
-        .tempfile_in(directory)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".trajkit-").suffix(".tmp");
+    // A temporary file is private (0600); the output is a report to share: keep the replaced
+    // file's mode, or give a new one the usual 0644.
+    #[cfg(unix)]
+    let permissions = {
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::metadata(path).map_or_else(
+            |_| std::fs::Permissions::from_mode(0o644),
+            |metadata| metadata.permissions(),
+        )
+    };
+    #[cfg(unix)]
+    builder.permissions(permissions);
+    let mut file = builder.tempfile_in(directory)?;
     file.write_all(contents)?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|error| error.error)?;
@@ -48,6 +59,12 @@ mod tests {
         write_file(&target, b"first").unwrap();
         write_file(&target, b"second").unwrap();
         assert_eq!(fs_err::read(&target).unwrap(), b"second");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs_err::metadata(&target).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644, "{mode:o}");
+        }
         assert_eq!(fs_err::read_dir(directory.path()).unwrap().count(), 1);
     }
 }
