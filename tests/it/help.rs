@@ -4,7 +4,14 @@ use crate::util::run_ok;
 
 #[test]
 fn help_texts() {
-    for command in [&[][..], &["ingest"], &["show"], &["stats"], &["schemas"], &["formats"]] {
+    for command in [
+        &[][..],
+        &["ingest"],
+        &["show"],
+        &["stats"],
+        &["schemas"],
+        &["formats"],
+    ] {
         let mut args: Vec<&str> = command.to_vec();
         args.push("--help");
         let help = run_ok(&args);
