@@ -5,6 +5,7 @@ use anyhow::Context as _;
 
 use super::ExitStatus;
 use crate::cli::SchemasArgs;
+use crate::replay::record::{RECORD_KIND, RECORD_VERSION, RequestRecord, RunManifest};
 use crate::schema::generate::json_schema_file_with_id;
 use crate::stats::report::{REPORT_KIND, REPORT_VERSION, StatsReport};
 
@@ -14,6 +15,14 @@ pub fn generated_files() -> Vec<(String, String)> {
     files.push(json_schema_file_with_id::<StatsReport>(
         "stats-report",
         &format!("{REPORT_KIND}/{REPORT_VERSION}/stats-report.schema.json"),
+    ));
+    files.push(json_schema_file_with_id::<RunManifest>(
+        "replay-run",
+        &format!("{RECORD_KIND}/{RECORD_VERSION}/replay-run.schema.json"),
+    ));
+    files.push(json_schema_file_with_id::<RequestRecord>(
+        "replay-request",
+        &format!("{RECORD_KIND}/{RECORD_VERSION}/replay-request.schema.json"),
     ));
     files
 }
