@@ -32,6 +32,9 @@ pub enum Command {
     Show(ShowArgs),
     /// Report what a dataset's workload looks like: distributions, context growth, KV reuse.
     Stats(StatsArgs),
+    /// Replay a dataset against an OpenAI-compatible server, teacher-forced, recording what it
+    /// serves and when.
+    Replay(ReplayArgs),
     /// Write or check the generated files of `schemas/`.
     Schemas(SchemasArgs),
     /// List the raw log formats `ingest` reads and what each one provides.
@@ -223,4 +226,115 @@ fn parse_token_count(text: &str) -> Result<u64, String> {
         reason = "checked positive and finite; token counts are far below 2^64"
     )]
     Ok((value * f64::from(multiplier)).round() as u64)
+}
+
+/// Arguments of `trajkit replay`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EXIT_CODES}\n\n\
+Every request carries the turn's recorded context (teacher forcing), never the live answers, so
+every system sees identical inputs. Failed requests are recorded with their error and the run
+goes on; Ctrl-C writes what was recorded, marked incomplete. The run directory holds run.json
+(the configuration lock) and requests.jsonl (one record per request); schemas in `schemas/`.
+
+Examples:
+  trajkit replay sample.trajkit --base-url http://127.0.0.1:8080/v1 --model smollm2 -o run1
+  trajkit replay sample.trajkit --base-url $URL --model m --agents 8 --duration 10m -o run2 \\
+      --output-policy recorded --tool-delay cap:2000 --temperature 1 --seed 7 --api-key-env MY_KEY"))]
+pub struct ReplayArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// Base URL of the server's OpenAI-compatible API (e.g. `http://127.0.0.1:8080/v1`).
+    #[arg(long, value_name = "URL")]
+    pub base_url: String,
+
+    /// Model name sent in every request.
+    #[arg(long)]
+    pub model: String,
+
+    /// Run directory to write (atomically, at the end).
+    #[arg(short, long, value_name = "RUN")]
+    pub output: PathBuf,
+
+    /// Replace an existing run directory.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Simulated agents working concurrently, each through whole sessions in dataset order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub agents: u32,
+
+    /// Replay at most this many sessions (the first ones in dataset order).
+    #[arg(long, conflicts_with = "duration")]
+    pub sessions: Option<u64>,
+
+    /// Stop starting requests after this long (`90s`, `10m`, `1h`).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Output length: `exact` (`ignore_eos`, `max_tokens` = recorded length; checked at start),
+    /// `recorded` (the model stops itself, capped at the recorded length), or `fixed:N`.
+    #[arg(long, default_value = "exact")]
+    pub output_policy: String,
+
+    /// Tool time between an agent's turns: `recorded`, `none`, `scale:X` or `cap:MS`.
+    #[arg(long, default_value = "recorded")]
+    pub tool_delay: String,
+
+    /// Sampling temperature, sent as given.
+    #[arg(long)]
+    pub temperature: Option<f64>,
+
+    /// Nucleus sampling, sent as given.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+
+    /// Sampling seed, sent as given.
+    #[arg(long)]
+    pub seed: Option<i64>,
+
+    /// Cap on every request's output tokens (and the length of turns without a recorded one).
+    #[arg(long)]
+    pub max_tokens: Option<u64>,
+
+    /// Marker put before the first message of every request so that no KV cache is reused
+    /// across runs: `auto` (a fresh random marker), `none`, or the text to use.
+    #[arg(long, default_value = "auto")]
+    pub salt: String,
+
+    /// Name of the environment variable holding the API key (never given on the command line,
+    /// never recorded).
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
+
+    /// Deadline of one request, from sending to the end of its stream, in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub request_timeout: f64,
+
+    /// Longest silence within a stream before the request is recorded as stalled, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub idle_timeout: f64,
+
+    /// Do not draw a progress bar (it is only drawn when stderr is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((text, "s"), |at| (&text[..at], &text[at..]));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 90s, 10m, 1h)"))?;
+    let seconds = match unit {
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("`{text}`: the unit is s, m or h")),
+    };
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("`{text}` is not a positive duration"))
 }

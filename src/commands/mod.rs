@@ -4,6 +4,7 @@
 
 pub mod formats;
 pub mod ingest;
+pub mod replay;
 pub mod schemas;
 pub mod show;
 pub mod stats;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Ingest(args) => ingest::run(args),
         Command::Show(args) => show::run(args, out),
         Command::Stats(args) => stats::run(args, out),
+        Command::Replay(args) => replay::run(args, out),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
     }

@@ -9,6 +9,7 @@ fn help_texts() {
         &["ingest"],
         &["show"],
         &["stats"],
+        &["replay"],
         &["schemas"],
         &["formats"],
     ] {

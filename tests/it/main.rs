@@ -14,6 +14,7 @@ mod reader_openhands;
 mod reader_sizes_only;
 mod reader_swe_agent;
 mod real_data;
+mod replay;
 mod robustness;
 mod schemas;
 mod show;
