@@ -203,9 +203,9 @@ pub fn read_as(
 pub const LLAMA_MODEL_NAME: &str = "smollm2-135m-instruct";
 
 /// A real inference server for one test: llama.cpp's `llama-server` with SmolLM2-135M-Instruct,
-/// both installed by `scripts/setup` (through `scripts/llama-server setup`), on a free loopback
-/// port with the settings the replay tests assume (`-c 4096 -np 2 -t 2`). The process is killed
-/// when this value is dropped, so no server outlives its test.
+/// both installed by `scripts/setup` (through `scripts/llama-server setup`), on a loopback port
+/// with the settings the replay tests assume (`-c 4096 -np 2 -t 2`: two slots of 2048 tokens).
+/// The process is killed when this value is dropped, so no server outlives its test.
 ///
 /// The binary and model are found with `scripts/llama-server path`, or taken from
 /// `TRAJKIT_LLAMA_SERVER` and `TRAJKIT_LLAMA_MODEL` when both are set. Either missing fails the
@@ -225,52 +225,39 @@ pub fn llama_server() -> LlamaServer {
     llama_server_with(&[])
 }
 
-/// Starts a [`LlamaServer`] with extra `llama-server` arguments.
+/// Starts a [`LlamaServer`] with extra `llama-server` arguments (a repeated option, such as
+/// `-t 1`, overrides the default: llama-server takes the last).
 pub fn llama_server_with(extra: &[&str]) -> LlamaServer {
     let (binary, model) = llama_paths();
-    // The free port is found by binding port 0 and letting go; another process may take it in
-    // between, so a server that exits early is retried on a fresh port a few times.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let directory = temp_dir();
-        let log = directory.path().join("llama-server.log");
-        let log_file = std::fs::File::create(&log).expect("the server log");
-        let child = Command::new(&binary)
-            .arg("-m")
-            .arg(&model)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["-c", "4096", "-np", "2", "-t", "2"])
-            .args(["--alias", LLAMA_MODEL_NAME])
-            .args(extra)
-            .stdin(std::process::Stdio::null())
-            .stdout(log_file.try_clone().expect("the server log"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start `{}`: {error}", binary.display()));
-        let mut server = LlamaServer {
-            child,
-            port,
-            model: LLAMA_MODEL_NAME.to_owned(),
-            log,
-            _directory: directory,
-        };
-        match server.wait_until_healthy(std::time::Duration::from_secs(60)) {
-            Ok(()) => return server,
-            Err(problem) if attempt < 3 && problem.exited => {
-                eprintln!(
-                    "llama-server on port {port} exited early, retrying: {}",
-                    problem.message
-                );
-            }
-            // Dropping the server kills it before the test fails.
-            Err(problem) => panic!("{}", problem.message),
-        }
+    let directory = temp_dir();
+    let log = directory.path().join("llama-server.log");
+    let log_file = std::fs::File::create(&log).expect("the server log");
+    // Port 0: the server binds a free port itself and logs it. Probing for a free port here and
+    // passing it on would race with the other tests' servers.
+    let child = Command::new(&binary)
+        .arg("-m")
+        .arg(&model)
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .args(["-c", "4096", "-np", "2", "-t", "2"])
+        .args(["--alias", LLAMA_MODEL_NAME])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(log_file.try_clone().expect("the server log"))
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start `{}`: {error}", binary.display()));
+    let mut server = LlamaServer {
+        child,
+        port: 0,
+        model: LLAMA_MODEL_NAME.to_owned(),
+        log,
+        _directory: directory,
+    };
+    // On failure the server is dropped, and so killed, before the test fails.
+    if let Err(message) = server.wait_until_ready(std::time::Duration::from_secs(60)) {
+        panic!("{message}");
     }
+    server
 }
 
 /// The `llama-server` binary and the model file.
@@ -310,13 +297,6 @@ fn llama_paths() -> (PathBuf, PathBuf) {
     (binary, model)
 }
 
-/// Why a server did not become ready.
-struct StartProblem {
-    /// Whether the process had exited (worth a retry: its port may have been taken).
-    exited: bool,
-    message: String,
-}
-
 impl LlamaServer {
     /// The OpenAI-compatible API's base URL, `http://127.0.0.1:PORT/v1`.
     pub fn base_url(&self) -> String {
@@ -352,33 +332,40 @@ impl LlamaServer {
             .unwrap_or_else(|error| panic!("POST {path}: {error}\n{}", self.log_tail()))
     }
 
-    fn wait_until_healthy(&mut self, timeout: std::time::Duration) -> Result<(), StartProblem> {
+    /// Waits for the port in the log's `listening on http://127.0.0.1:PORT` line, then for
+    /// `/health` to answer 200 (it answers 503 while the model loads).
+    fn wait_until_ready(&mut self, timeout: std::time::Duration) -> Result<(), String> {
+        const LISTENING: &str = "listening on http://127.0.0.1:";
         let started = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("the server's status") {
-                return Err(StartProblem {
-                    exited: true,
-                    message: format!(
-                        "llama-server exited ({status}) before it was ready; its log ends:\n{}",
-                        self.log_tail()
-                    ),
-                });
+                return Err(format!(
+                    "llama-server exited ({status}) before it was ready; its log ends:\n{}",
+                    self.log_tail()
+                ));
             }
-            // 503 while the model loads, 200 with {"status":"ok"} once it serves.
-            if let Ok(response) = http_request(self.port, "GET", "/health", None)
+            if self.port == 0 {
+                let log = fs_err::read_to_string(&self.log).unwrap_or_default();
+                if let Some(at) = log.find(LISTENING) {
+                    let digits: String = log[at + LISTENING.len()..]
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    self.port = digits.parse().unwrap_or(0);
+                }
+            }
+            if self.port != 0
+                && let Ok(response) = http_request(self.port, "GET", "/health", None)
                 && response.status == 200
             {
                 return Ok(());
             }
             if started.elapsed() > timeout {
-                return Err(StartProblem {
-                    exited: false,
-                    message: format!(
-                        "llama-server not ready on port {} after {timeout:?}; its log ends:\n{}",
-                        self.port,
-                        self.log_tail()
-                    ),
-                });
+                return Err(format!(
+                    "llama-server not ready after {timeout:?} (port {}); its log ends:\n{}",
+                    self.port,
+                    self.log_tail()
+                ));
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
