@@ -5,6 +5,7 @@ mod datasets;
 mod formats;
 mod help;
 mod ingest;
+mod llama_server;
 mod python_readers;
 mod reader_aa_replay;
 mod reader_aider;
