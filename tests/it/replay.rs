@@ -355,3 +355,118 @@ fn the_exact_policy_stops_when_the_server_ignores_ignore_eos() {
     );
     assert!(!run_directory.exists(), "no run is written");
 }
+
+/// Short sessions in real agents' formats: Artificial Analysis's own bundled mini replay (6
+/// turns of at most ~700 tokens, with tools) and a real Codex CLI session (1 short turn); the
+/// CPU server prefills ~150 tokens/s, so longer contexts would make the test slow.
+fn short_sessions(directory: &Path) -> std::path::PathBuf {
+    let dataset = directory.join("short.trajkit");
+    let replay = crate::util::shared("data/real/aa-replay/aa-mini-v1");
+    let codex =
+        crate::util::shared("data/real/codex/agent-history_real_redacted_codex_session-01.jsonl");
+    run_ok(ingest_args(&[&replay, &codex], &dataset, &["-q"]));
+    dataset
+}
+
+#[test]
+fn a_real_llama_server_serves_every_turn_at_exactly_the_recorded_length() {
+    // One thread per server: two test servers sharing two cores with `-t 2` stall each other.
+    let server = crate::util::llama_server_with(&["-t", "1"]);
+    let directory = temp_dir();
+    let dataset = short_sessions(directory.path());
+    let run_directory = directory.path().join("run");
+    let result = run([
+        "replay".as_ref(),
+        dataset.as_os_str(),
+        "--base-url".as_ref(),
+        server.base_url().as_ref(),
+        "--model".as_ref(),
+        server.model().as_ref(),
+        "--agents".as_ref(),
+        "2".as_ref(),
+        "--output-policy".as_ref(),
+        "exact".as_ref(),
+        "--tool-delay".as_ref(),
+        "none".as_ref(),
+        "--temperature".as_ref(),
+        "0".as_ref(),
+        "--seed".as_ref(),
+        "1".as_ref(),
+        "--max-tokens".as_ref(),
+        "64".as_ref(),
+        "-o".as_ref(),
+        run_directory.as_os_str(),
+    ]);
+    assert_eq!(
+        result.code,
+        Some(0),
+        "{}\n{}",
+        result.stderr,
+        server.log_tail()
+    );
+    let manifest: Value =
+        serde_json::from_str(&fs_err::read_to_string(run_directory.join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["complete"], true);
+    assert_eq!(manifest["failed_requests"], 0);
+    assert_eq!(manifest["sampling"]["temperature"], 0.0);
+    assert!(
+        manifest["salt"]
+            .as_str()
+            .unwrap()
+            .starts_with("[trajkit run ")
+    );
+    assert!(
+        manifest["server"]["props"].is_object(),
+        "llama.cpp describes itself"
+    );
+    assert!(manifest["server"]["models"]["data"].is_array());
+    let records = records(&run_directory);
+    assert_eq!(
+        records.len() as u64,
+        manifest["dataset"]["turns"].as_u64().unwrap()
+    );
+    assert!(records.len() >= 7);
+    let mut agents = std::collections::BTreeSet::new();
+    let mut exact_turns = 0;
+    for record in &records {
+        let context = format!("{record:#}");
+        agents.insert(record["agent"].as_u64().unwrap());
+        let output = record["output_tokens"].as_u64().expect(&context);
+        assert_eq!(record["output_tokens_source"], "usage", "{context}");
+        // `exact`: ignore_eos with max_tokens = the recorded length, and the server's usage says
+        // it generated exactly that. A turn the log has no output length for (the replay's last
+        // turn) is capped by --max-tokens instead.
+        let target = match record["target_output_tokens"].as_u64() {
+            Some(target) => {
+                exact_turns += 1;
+                assert_eq!(output, target, "{context}");
+                assert_eq!(record["finish_reason"], "length", "{context}");
+                target
+            }
+            None => {
+                assert!(output <= 64, "{context}");
+                assert_eq!(record["max_tokens"], 64, "{context}");
+                64
+            }
+        };
+        assert!(record["prompt_tokens"].as_u64().unwrap() > 0, "{context}");
+        let served = record["content"].as_str().map_or(0, str::len)
+            + record["tool_calls"].as_array().map_or(0, Vec::len);
+        assert!(served > 0, "an output was recorded: {context}");
+        let ttft = record["ttft_ms"].as_f64().expect(&context);
+        let end = record["end_ms"].as_f64().unwrap();
+        assert!(ttft > 0.0 && ttft <= end, "{context}");
+        let chunks = record["chunk_ms"].as_array().unwrap();
+        assert!(
+            !chunks.is_empty() && chunks.len() as u64 <= target,
+            "{context}"
+        );
+        assert!(record["error_kind"].is_null(), "{context}");
+    }
+    assert_eq!(agents.len(), 2, "both agents worked");
+    assert!(
+        exact_turns >= 6,
+        "{exact_turns} turns had a recorded length"
+    );
+}
