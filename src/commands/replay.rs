@@ -1,10 +1,7 @@
 //! `trajkit replay`: resolves the flags (the API key from the environment only), runs the
 //! replay driver, and prints a one-paragraph summary of the run.
 
-use std::io::{IsTerminal as _, Write};
-
-use anyhow::Context as _;
-use serde_json::{Map, Value};
+use std::io::Write;
 
 use super::ExitStatus;
 use crate::cli::ReplayArgs;
@@ -12,6 +9,11 @@ use crate::cli::ReplayArgs;
 /// Runs `trajkit replay`.
 #[cfg(feature = "replay")]
 pub fn run(args: ReplayArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
+    use std::io::IsTerminal as _;
+
+    use anyhow::Context as _;
+    use serde_json::{Map, Value};
+
     use crate::replay::drive::{self, ReplayOptions};
     use crate::replay::request::{OutputPolicy, ToolDelayPolicy};
     let ReplayArgs {
@@ -111,6 +113,7 @@ pub fn run(_args: ReplayArgs, _out: &mut dyn Write) -> anyhow::Result<ExitStatus
 }
 
 /// A marker unique to this run: the time and process id, hashed.
+#[cfg(feature = "replay")]
 fn fresh_salt() -> String {
     use sha2::Digest as _;
     let now = jiff::Timestamp::now();

@@ -437,23 +437,20 @@ fn a_real_llama_server_serves_every_turn_at_exactly_the_recorded_length() {
         // `exact`: ignore_eos with max_tokens = the recorded length, and the server's usage says
         // it generated exactly that. A turn the log has no output length for (the replay's last
         // turn) is capped by --max-tokens instead.
-        let target = match record["target_output_tokens"].as_u64() {
-            Some(target) => {
-                exact_turns += 1;
-                assert_eq!(output, target, "{context}");
-                assert_eq!(record["finish_reason"], "length", "{context}");
-                target
-            }
-            None => {
-                assert!(output <= 64, "{context}");
-                assert_eq!(record["max_tokens"], 64, "{context}");
-                64
-            }
+        let target = if let Some(target) = record["target_output_tokens"].as_u64() {
+            exact_turns += 1;
+            assert_eq!(output, target, "{context}");
+            assert_eq!(record["finish_reason"], "length", "{context}");
+            target
+        } else {
+            assert!(output <= 64, "{context}");
+            assert_eq!(record["max_tokens"], 64, "{context}");
+            64
         };
         assert!(record["prompt_tokens"].as_u64().unwrap() > 0, "{context}");
-        let served = record["content"].as_str().map_or(0, str::len)
+        let text_and_calls = record["content"].as_str().map_or(0, str::len)
             + record["tool_calls"].as_array().map_or(0, Vec::len);
-        assert!(served > 0, "an output was recorded: {context}");
+        assert!(text_and_calls > 0, "an output was recorded: {context}");
         let ttft = record["ttft_ms"].as_f64().expect(&context);
         let end = record["end_ms"].as_f64().unwrap();
         assert!(ttft > 0.0 && ttft <= end, "{context}");
