@@ -35,6 +35,9 @@ pub enum Command {
     /// Replay a dataset against an OpenAI-compatible server, teacher-forced, recording what it
     /// serves and when.
     Replay(ReplayArgs),
+    /// Find the most concurrent agents a server sustains under service tiers (AgentPerf's
+    /// search), per accelerator and per megawatt.
+    Capacity(CapacityArgs),
     /// Write or check the generated files of `schemas/`.
     Schemas(SchemasArgs),
     /// List the raw log formats `ingest` reads and what each one provides.
@@ -228,23 +231,10 @@ fn parse_token_count(text: &str) -> Result<u64, String> {
     Ok((value * f64::from(multiplier)).round() as u64)
 }
 
-/// Arguments of `trajkit replay`.
+/// How requests are made: the server, the model, and what each request asks for. Shared by
+/// `replay` and `capacity`.
 #[derive(Debug, Args)]
-#[command(after_help = format!("{EXIT_CODES}\n\n\
-Every request carries the turn's recorded context (teacher forcing), never the live answers, so
-every system sees identical inputs. Failed requests are recorded with their error and the run
-goes on; Ctrl-C writes what was recorded, marked incomplete. The run directory holds run.json
-(the configuration lock) and requests.jsonl (one record per request); schemas in `schemas/`.
-
-Examples:
-  trajkit replay sample.trajkit --base-url http://127.0.0.1:8080/v1 --model smollm2 -o run1
-  trajkit replay sample.trajkit --base-url $URL --model m --agents 8 --duration 10m -o run2 \\
-      --output-policy recorded --tool-delay cap:2000 --temperature 1 --seed 7 --api-key-env MY_KEY"))]
-pub struct ReplayArgs {
-    /// Dataset directory.
-    #[arg(value_name = "DATASET")]
-    pub dataset: PathBuf,
-
+pub struct RequestArgs {
     /// Base URL of the server's OpenAI-compatible API (e.g. `http://127.0.0.1:8080/v1`).
     #[arg(long, value_name = "URL")]
     pub base_url: String,
@@ -252,26 +242,6 @@ pub struct ReplayArgs {
     /// Model name sent in every request.
     #[arg(long)]
     pub model: String,
-
-    /// Run directory to write (atomically, at the end).
-    #[arg(short, long, value_name = "RUN")]
-    pub output: PathBuf,
-
-    /// Replace an existing run directory.
-    #[arg(long)]
-    pub force: bool,
-
-    /// Simulated agents working concurrently, each through whole sessions in dataset order.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub agents: u32,
-
-    /// Replay at most this many sessions (the first ones in dataset order).
-    #[arg(long, conflicts_with = "duration")]
-    pub sessions: Option<u64>,
-
-    /// Stop starting requests after this long (`90s`, `10m`, `1h`).
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<std::time::Duration>,
 
     /// Output length: `exact` (`ignore_eos`, `max_tokens` = recorded length; checked at start),
     /// `recorded` (the model stops itself, capped at the recorded length), or `fixed:N`.
@@ -316,9 +286,108 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 60.0)]
     pub idle_timeout: f64,
 
+    /// Replay at most this many sessions (the first ones in dataset order).
+    #[arg(long)]
+    pub sessions: Option<u64>,
+}
+
+/// Arguments of `trajkit replay`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EXIT_CODES}\n\n\
+Every request carries the turn's recorded context (teacher forcing), never the live answers, so
+every system sees identical inputs. Failed requests are recorded with their error and the run
+goes on; Ctrl-C writes what was recorded, marked incomplete. The run directory holds run.json
+(the configuration lock) and requests.jsonl (one record per request); schemas in `schemas/`.
+
+Examples:
+  trajkit replay sample.trajkit --base-url http://127.0.0.1:8080/v1 --model smollm2 -o run1
+  trajkit replay sample.trajkit --base-url $URL --model m --agents 8 --duration 10m -o run2 \\
+      --output-policy recorded --tool-delay cap:2000 --temperature 1 --seed 7 --api-key-env MY_KEY"))]
+pub struct ReplayArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// The server and what each request asks for.
+    #[command(flatten)]
+    pub request: RequestArgs,
+
+    /// Run directory to write (atomically, at the end).
+    #[arg(short, long, value_name = "RUN")]
+    pub output: PathBuf,
+
+    /// Replace an existing run directory.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Simulated agents working concurrently, each through whole sessions in dataset order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub agents: u32,
+
+    /// Stop starting requests after this long (`90s`, `10m`, `1h`).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+
     /// Do not draw a progress bar (it is only drawn when stderr is a terminal).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Arguments of `trajkit capacity`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EXIT_CODES}\n\n\
+Per tier, AgentPerf's search: an exponential ramp of concurrent agents (1, 2, 4, …), then a
+binary search for the largest count whose steady-state window (every agent active for at least
+--warmup) has P25 output speed >= SPEED tokens/s and P95 time to first token <= TTFT seconds, with
+no failed request. Output speed of a request = (output tokens - 1) / (end - first token). Each
+agent count is measured once and judged against every tier; sessions are replayed in a cycle so
+concurrency holds for the whole window.
+
+Examples:
+  trajkit capacity sample.trajkit --base-url http://127.0.0.1:8080/v1 --model m --tier 30:15
+  trajkit capacity d.trajkit --base-url $URL --model m --tier 20:10 --tier 60:5 --tier 180:3 \\
+      --accelerators 8 --power-log watts.csv -o capacity.json"))]
+pub struct CapacityArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// The server and what each request asks for.
+    #[command(flatten)]
+    pub request: RequestArgs,
+
+    /// A service tier `SPEED:TTFT` (tokens/s : seconds); repeat for several.
+    #[arg(long = "tier", required = true, value_name = "SPEED:TTFT")]
+    pub tiers: Vec<String>,
+
+    /// Time every agent is active before a step's window opens.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub warmup: std::time::Duration,
+
+    /// Length of a step's measured window.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub window: std::time::Duration,
+
+    /// Largest agent count tried.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_agents: u32,
+
+    /// Accelerators serving the model, for agents per accelerator.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub accelerators: Option<u32>,
+
+    /// Measured accelerator power in watts, for agents per megawatt.
+    #[arg(long, conflicts_with = "power_log")]
+    pub power_watts: Option<f64>,
+
+    /// A power log: lines `UNIX_SECONDS,WATTS` (or whitespace-separated); each step's mean
+    /// power over its window gives agents per megawatt.
+    #[arg(long, value_name = "FILE")]
+    pub power_log: Option<PathBuf>,
+
+    /// Write the search as JSON to this file.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -2,6 +2,7 @@
 //! `<Name>Args` into options, calling the library, and rendering the result. Only this module
 //! and `cli` know clap; only here do errors become `anyhow` with context.
 
+pub mod capacity;
 pub mod formats;
 pub mod ingest;
 pub mod replay;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Show(args) => show::run(args, out),
         Command::Stats(args) => stats::run(args, out),
         Command::Replay(args) => replay::run(args, out),
+        Command::Capacity(args) => capacity::run(args, out),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
     }

@@ -2,29 +2,76 @@
 //! replay driver, and prints a one-paragraph summary of the run.
 
 use std::io::Write;
+#[cfg(feature = "replay")]
+use std::path::PathBuf;
 
 use super::ExitStatus;
 use crate::cli::ReplayArgs;
+#[cfg(feature = "replay")]
+use crate::cli::RequestArgs;
 
 /// Runs `trajkit replay`.
 #[cfg(feature = "replay")]
 pub fn run(args: ReplayArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     use std::io::IsTerminal as _;
 
-    use anyhow::Context as _;
-    use serde_json::{Map, Value};
-
-    use crate::replay::drive::{self, ReplayOptions};
-    use crate::replay::request::{OutputPolicy, ToolDelayPolicy};
+    use crate::replay::drive;
     let ReplayArgs {
         dataset,
-        base_url,
-        model,
+        request,
         output,
         force,
         agents,
-        sessions,
         duration,
+        quiet,
+    } = args;
+    let mut options = request_options(dataset, request, output.clone())?;
+    options.force = force;
+    options.agents = agents;
+    options.duration = duration;
+    options.progress = !quiet && std::io::stderr().is_terminal();
+    let manifest = drive::replay(options)?;
+    writeln!(
+        out,
+        "replayed {} requests of {} sessions ({} failed) against {} into `{}`{}",
+        manifest.requests,
+        manifest.dataset.sessions,
+        manifest.failed_requests,
+        manifest.base_url,
+        output.display(),
+        manifest
+            .incomplete_reason
+            .as_ref()
+            .map_or_else(String::new, |reason| format!("; incomplete: {reason}"))
+    )?;
+    Ok(if manifest.failed_requests > 0 || !manifest.complete {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Runs `trajkit replay` in a build without the network client.
+#[cfg(not(feature = "replay"))]
+pub fn run(_args: ReplayArgs, _out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
+    anyhow::bail!("this trajkit was built without the `replay` feature")
+}
+
+/// The replay options common to `replay` and `capacity`, from their shared flags.
+#[cfg(feature = "replay")]
+pub fn request_options(
+    dataset: PathBuf,
+    request: RequestArgs,
+    output: PathBuf,
+) -> anyhow::Result<crate::replay::drive::ReplayOptions> {
+    use anyhow::Context as _;
+    use serde_json::{Map, Value};
+
+    use crate::replay::drive::ReplayOptions;
+    use crate::replay::request::{OutputPolicy, ToolDelayPolicy};
+    let RequestArgs {
+        base_url,
+        model,
         output_policy,
         tool_delay,
         temperature,
@@ -35,8 +82,8 @@ pub fn run(args: ReplayArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> 
         api_key_env,
         request_timeout,
         idle_timeout,
-        quiet,
-    } = args;
+        sessions,
+    } = request;
     let output_policy = OutputPolicy::parse(&output_policy).map_err(anyhow::Error::msg)?;
     let tool_delay = ToolDelayPolicy::parse(&tool_delay).map_err(anyhow::Error::msg)?;
     let mut sampling = Map::new();
@@ -66,15 +113,15 @@ pub fn run(args: ReplayArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> 
             .filter(|duration| !duration.is_zero())
             .with_context(|| format!("{flag} must be a positive number of seconds"))
     };
-    let options = ReplayOptions {
+    Ok(ReplayOptions {
         dataset,
         base_url,
         model,
-        output: output.clone(),
-        force,
-        agents,
+        output,
+        force: false,
+        agents: 1,
         sessions,
-        duration,
+        duration: None,
         output_policy,
         max_tokens,
         tool_delay,
@@ -83,33 +130,9 @@ pub fn run(args: ReplayArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> 
         api_key,
         request_timeout: seconds(request_timeout, "--request-timeout")?,
         idle_timeout: seconds(idle_timeout, "--idle-timeout")?,
-        progress: !quiet && std::io::stderr().is_terminal(),
-    };
-    let manifest = drive::replay(options)?;
-    writeln!(
-        out,
-        "replayed {} requests of {} sessions ({} failed) against {} into `{}`{}",
-        manifest.requests,
-        manifest.dataset.sessions,
-        manifest.failed_requests,
-        manifest.base_url,
-        output.display(),
-        manifest
-            .incomplete_reason
-            .as_ref()
-            .map_or_else(String::new, |reason| format!("; incomplete: {reason}"))
-    )?;
-    Ok(if manifest.failed_requests > 0 || !manifest.complete {
-        ExitStatus::Failure
-    } else {
-        ExitStatus::Success
+        progress: false,
+        cycle: false,
     })
-}
-
-/// Runs `trajkit replay` in a build without the network client.
-#[cfg(not(feature = "replay"))]
-pub fn run(_args: ReplayArgs, _out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
-    anyhow::bail!("this trajkit was built without the `replay` feature")
 }
 
 /// A marker unique to this run: the time and process id, hashed.
@@ -117,12 +140,7 @@ pub fn run(_args: ReplayArgs, _out: &mut dyn Write) -> anyhow::Result<ExitStatus
 fn fresh_salt() -> String {
     use sha2::Digest as _;
     let now = jiff::Timestamp::now();
-    let seed = format!(
-        "{}:{}:{}",
-        now.as_nanosecond(),
-        std::process::id(),
-        std::thread::current().name().unwrap_or("")
-    );
+    let seed = format!("{}:{}", now.as_nanosecond(), std::process::id());
     let digest = sha2::Sha256::digest(seed.as_bytes());
     format!("[trajkit run {}]", hex::encode(&digest[..8]))
 }

@@ -62,6 +62,9 @@ pub struct ReplayOptions {
     pub idle_timeout: Duration,
     /// Draw a progress bar.
     pub progress: bool,
+    /// Start the sessions over when every one was taken (capacity steps sustain concurrency for
+    /// their whole window).
+    pub cycle: bool,
 }
 
 /// A replay that could not run (not a failed request: those are recorded).
@@ -121,14 +124,16 @@ fn unix_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-async fn run(options: ReplayOptions) -> Result<RunManifest, ReplayError> {
-    let started_unix_ms = unix_ms();
-    if options.output.exists() && !options.force {
-        return Err(ReplayError::Server(format!(
-            "`{}` already exists\nhint: pass --force to replace it",
-            options.output.display()
-        )));
-    }
+/// What every run needs before its agents start: the dataset, the sessions to replay, a client,
+/// the server's description, and (for `exact`) the proof that the server honours it.
+struct Prepared {
+    dataset: Dataset,
+    sessions: Vec<SessionRow>,
+    client: reqwest::Client,
+    server: ServerDescription,
+}
+
+async fn prepare(options: &ReplayOptions) -> Result<Prepared, ReplayError> {
     let dataset = Dataset::open(&options.dataset).map_err(|error| {
         ReplayError::Dataset(format!(
             "failed to open dataset `{}`: {error}",
@@ -139,16 +144,30 @@ async fn run(options: ReplayOptions) -> Result<RunManifest, ReplayError> {
         .sessions
         .map_or(usize::MAX, |k| usize::try_from(k).unwrap_or(usize::MAX));
     let sessions: Vec<SessionRow> = dataset.sessions().iter().take(limit).cloned().collect();
-    let planned_turns: u64 = sessions.iter().map(|s| u64::from(s.turn_count)).sum();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(usize::try_from(options.agents).unwrap_or(1))
         .build()
         .map_err(|error| ReplayError::Server(format!("cannot build the HTTP client: {error}")))?;
-    let server = describe_server(&client, &options).await;
+    let server = describe_server(&client, options).await;
     if options.output_policy == OutputPolicy::Exact {
-        check_exact_output(&client, &options).await?;
+        check_exact_output(&client, options).await?;
     }
+    Ok(Prepared {
+        dataset,
+        sessions,
+        client,
+        server,
+    })
+}
+
+/// Runs `options.agents` agents until they finish (or `options.duration` passes, or Ctrl-C);
+/// returns the records in session order and whether the run was interrupted.
+async fn drive_agents(
+    prepared: &Prepared,
+    options: &ReplayOptions,
+    planned_turns: u64,
+) -> (Vec<(usize, RequestRecord)>, bool) {
     let progress = if options.progress {
         indicatif::ProgressBar::new(planned_turns)
     } else {
@@ -156,12 +175,12 @@ async fn run(options: ReplayOptions) -> Result<RunManifest, ReplayError> {
     };
     let shared = Arc::new(Shared {
         options: options.clone(),
-        dataset,
-        sessions,
+        dataset: prepared.dataset.clone(),
+        sessions: prepared.sessions.clone(),
         next_session: AtomicUsize::new(0),
         cancelled: AtomicBool::new(false),
         records: Mutex::new(Vec::new()),
-        client,
+        client: prepared.client.clone(),
         started: Instant::now(),
         progress,
     });
@@ -185,10 +204,28 @@ async fn run(options: ReplayOptions) -> Result<RunManifest, ReplayError> {
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     );
     records.sort_by_key(|(index, record)| (*index, record.turn_index));
+    (records, interrupted)
+}
+
+async fn run(options: ReplayOptions) -> Result<RunManifest, ReplayError> {
+    let started_unix_ms = unix_ms();
+    if options.output.exists() && !options.force {
+        return Err(ReplayError::Server(format!(
+            "`{}` already exists\nhint: pass --force to replace it",
+            options.output.display()
+        )));
+    }
+    let prepared = prepare(&options).await?;
+    let planned_turns: u64 = prepared
+        .sessions
+        .iter()
+        .map(|s| u64::from(s.turn_count))
+        .sum();
+    let (records, interrupted) = drive_agents(&prepared, &options, planned_turns).await;
     let manifest = run_manifest(
-        &shared,
+        &prepared,
+        &options,
         &records,
-        server,
         started_unix_ms,
         planned_turns,
         interrupted,
@@ -199,9 +236,9 @@ async fn run(options: ReplayOptions) -> Result<RunManifest, ReplayError> {
 
 /// The manifest of a finished (or interrupted) run.
 fn run_manifest(
-    shared: &Shared,
+    prepared: &Prepared,
+    options: &ReplayOptions,
     records: &[(usize, RequestRecord)],
-    server: ServerDescription,
     started_unix_ms: i64,
     planned_turns: u64,
     interrupted: bool,
@@ -227,19 +264,19 @@ fn run_manifest(
         record_version: RECORD_VERSION.to_owned(),
         trajkit_version: env!("CARGO_PKG_VERSION").to_owned(),
         dataset: RunDataset {
-            path: shared.options.dataset.display().to_string(),
-            name: shared.dataset.reader().manifest().name.clone(),
-            sessions: shared.sessions.len() as u64,
+            path: options.dataset.display().to_string(),
+            name: prepared.dataset.reader().manifest().name.clone(),
+            sessions: prepared.sessions.len() as u64,
             turns: planned_turns,
         },
-        base_url: shared.options.base_url.clone(),
-        model: shared.options.model.clone(),
-        agents: shared.options.agents.max(1),
-        output_policy: shared.options.output_policy.name(),
-        tool_delay_policy: shared.options.tool_delay.name(),
-        salt: shared.options.salt.clone(),
-        sampling: shared.options.sampling.clone(),
-        server,
+        base_url: options.base_url.clone(),
+        model: options.model.clone(),
+        agents: options.agents.max(1),
+        output_policy: options.output_policy.name(),
+        tool_delay_policy: options.tool_delay.name(),
+        salt: options.salt.clone(),
+        sampling: options.sampling.clone(),
+        server: prepared.server.clone(),
         started_unix_ms,
         finished_unix_ms: unix_ms(),
         complete,
@@ -356,7 +393,10 @@ async fn run_agent(shared: Arc<Shared>, agent: u32) {
         if shared.cancelled.load(Ordering::SeqCst) || past_duration(&shared) {
             return;
         }
-        let index = shared.next_session.fetch_add(1, Ordering::SeqCst);
+        let mut index = shared.next_session.fetch_add(1, Ordering::SeqCst);
+        if shared.options.cycle && !shared.sessions.is_empty() {
+            index %= shared.sessions.len();
+        }
         let Some(session) = shared.sessions.get(index) else {
             return;
         };
@@ -650,4 +690,128 @@ fn without_url(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Settings of a capacity search.
+#[derive(Debug, Clone)]
+pub struct CapacityOptions {
+    /// Service tiers, each searched.
+    pub tiers: Vec<super::capacity::Tier>,
+    /// Time every agent is active before the window opens.
+    pub warmup: Duration,
+    /// Length of the measured window.
+    pub window: Duration,
+    /// Largest agent count tried.
+    pub max_agents: u32,
+    /// Timestamped accelerator power (`unix_seconds`, watts), for per-step mean power.
+    pub power_log: Vec<(f64, f64)>,
+}
+
+/// One measured step and the tiers it met.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CapacityStep {
+    /// When the step started, ms since the Unix epoch.
+    pub started_unix_ms: i64,
+    /// The measurement.
+    #[serde(flatten)]
+    pub measure: super::capacity::StepMeasure,
+    /// Tiers (by name) the step met.
+    pub tiers_met: Vec<String>,
+}
+
+/// Runs the search of every tier, measuring each agent count once (tiers share steps);
+/// `on_step` sees each step as it is measured. Stops early on Ctrl-C, returning what it has.
+pub fn capacity(
+    options: &ReplayOptions,
+    search: &CapacityOptions,
+    mut on_step: impl FnMut(&CapacityStep),
+) -> Result<(Vec<CapacityStep>, Vec<u32>, ServerDescription), ReplayError> {
+    use super::capacity::{Search, measure_window, meets};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ReplayError::Output {
+            path: options.output.clone(),
+            source,
+        })?;
+    runtime.block_on(async {
+        let prepared = prepare(options).await?;
+        let mut steps: Vec<CapacityStep> = Vec::new();
+        let mut searches: Vec<Search> = vec![Search::default(); search.tiers.len()];
+        loop {
+            // The smallest count any unfinished tier wants next, or the one already measured.
+            let wanted: Vec<u32> = searches
+                .iter()
+                .filter_map(|s| s.next(search.max_agents))
+                .collect();
+            let Some(&agents) = wanted.iter().min() else {
+                break;
+            };
+            let step = if let Some(step) = steps.iter().find(|step| step.measure.agents == agents) {
+                step.clone()
+            } else {
+                let mut step_options = options.clone();
+                step_options.agents = agents;
+                step_options.duration = Some(search.warmup + search.window);
+                step_options.cycle = true;
+                step_options.progress = false;
+                let started_unix_ms = unix_ms();
+                let (records, interrupted) = drive_agents(&prepared, &step_options, 0).await;
+                if interrupted {
+                    break;
+                }
+                let records: Vec<RequestRecord> =
+                    records.into_iter().map(|(_, record)| record).collect();
+                let mut measure =
+                    measure_window(agents, &records, search.warmup.as_secs_f64() * 1000.0);
+                measure.mean_power_watts = mean_power(
+                    &search.power_log,
+                    started_unix_ms,
+                    search.warmup + search.window,
+                    search.warmup,
+                );
+                let tiers_met = search
+                    .tiers
+                    .iter()
+                    .filter(|tier| meets(&measure, tier))
+                    .map(|tier| tier.name.clone())
+                    .collect();
+                let step = CapacityStep {
+                    started_unix_ms,
+                    measure,
+                    tiers_met,
+                };
+                on_step(&step);
+                steps.push(step.clone());
+                step
+            };
+            for (tier, tier_search) in search.tiers.iter().zip(&mut searches) {
+                if tier_search.next(search.max_agents) == Some(agents) {
+                    tier_search.record(agents, step.tiers_met.contains(&tier.name));
+                }
+            }
+        }
+        let results = searches.iter().map(Search::result).collect();
+        Ok((steps, results, prepared.server))
+    })
+}
+
+/// Mean of the power samples inside a step's window (after its warm-up).
+fn mean_power(
+    log: &[(f64, f64)],
+    started_unix_ms: i64,
+    length: Duration,
+    warmup: Duration,
+) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss, reason = "ms since the epoch fit in f64")]
+    let start = started_unix_ms as f64 / 1000.0 + warmup.as_secs_f64();
+    #[allow(clippy::cast_precision_loss, reason = "ms since the epoch fit in f64")]
+    let end = started_unix_ms as f64 / 1000.0 + length.as_secs_f64();
+    let inside: Vec<f64> = log
+        .iter()
+        .filter(|(time, _)| (start..=end).contains(time))
+        .map(|(_, watts)| *watts)
+        .collect();
+    #[allow(clippy::cast_precision_loss, reason = "sample counts are small")]
+    (!inside.is_empty()).then(|| inside.iter().sum::<f64>() / inside.len() as f64)
 }

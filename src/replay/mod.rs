@@ -4,6 +4,7 @@
 //! what was served (`stream`); and the network driver (`drive`, feature `replay`): simulated
 //! agents, the SSE transport, error recording. The capacity search is not written yet.
 
+pub mod capacity;
 #[cfg(feature = "replay")]
 pub mod drive;
 pub mod record;

@@ -10,6 +10,7 @@ fn help_texts() {
         &["show"],
         &["stats"],
         &["replay"],
+        &["capacity"],
         &["schemas"],
         &["formats"],
     ] {
