@@ -68,6 +68,12 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
                 .map_or("–".to_owned(), |v| format!("{v:.0}")),
             step.tiers_met.join(" "),
         );
+        if let Some(error) = &measure.first_error {
+            eprintln!(
+                "         first failure: {}",
+                error.chars().take(300).collect::<String>()
+            );
+        }
     })?;
     let tier_results = report_tiers(&tiers, &results, &steps, accelerators, power_watts, out)?;
     if let Some(path) = output {

@@ -56,6 +56,8 @@ pub struct StepMeasure {
     pub p95_ttft_seconds: Option<f64>,
     /// Mean accelerator power during the step, watts, when a power log was given.
     pub mean_power_watts: Option<f64>,
+    /// The first failed request's error kind and message, to say why a step failed.
+    pub first_error: Option<String>,
 }
 
 /// The requests of a step that ended after `warmup_ms` (when every agent had been active for the
@@ -91,6 +93,13 @@ pub fn measure_window(agents: u32, records: &[RequestRecord], warmup_ms: f64) ->
         p25_output_speed: quantile(&mut speeds, 0.25),
         p95_ttft_seconds: quantile(&mut ttfts, 0.95),
         mean_power_watts: None,
+        first_error: window.iter().find(|r| r.error_kind.is_some()).map(|r| {
+            format!(
+                "{}: {}",
+                r.error_kind.as_deref().unwrap_or_default(),
+                r.error.as_deref().unwrap_or_default()
+            )
+        }),
     }
 }
 

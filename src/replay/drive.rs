@@ -523,14 +523,28 @@ async fn send(
         ..RequestRecord::default()
     };
     let deadline = tokio::time::Instant::from_std(sent + options.request_timeout);
-    let mut request = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(serde_json::to_vec(request_body).unwrap_or_default());
-    if let Some(key) = &options.api_key {
-        request = request.bearer_auth(key);
+    let bytes = serde_json::to_vec(request_body).unwrap_or_default();
+    let attempt = || {
+        let mut request = client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes.clone());
+        if let Some(key) = &options.api_key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let mut result = tokio::time::timeout_at(deadline, attempt()).await;
+    // A pooled keep-alive connection the server closed just as it was reused fails before the
+    // request was read (hyper's "connection closed before message completed"): the server never
+    // saw it, so it is sent again once, on a fresh connection, rather than counted as the server's
+    // failure.
+    if let Ok(Err(error)) = &result
+        && without_url(error).contains("connection closed before message completed")
+    {
+        result = tokio::time::timeout_at(deadline, attempt()).await;
     }
-    let response = match tokio::time::timeout_at(deadline, request.send()).await {
+    let response = match result {
         Err(_) => {
             fail(
                 &mut record,
