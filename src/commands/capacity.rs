@@ -75,7 +75,15 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
             );
         }
     })?;
-    let tier_results = report_tiers(&tiers, &results, &steps, accelerators, power_watts, out)?;
+    let tier_results = report_tiers(
+        &tiers,
+        &results,
+        &steps,
+        max_agents,
+        accelerators,
+        power_watts,
+        out,
+    )?;
     if let Some(path) = output {
         let report = json!({
             "report": "trajkit-capacity",
@@ -108,6 +116,7 @@ fn report_tiers(
     tiers: &[crate::replay::capacity::Tier],
     results: &[u32],
     steps: &[crate::replay::drive::CapacityStep],
+    max_agents: u32,
     accelerators: Option<u32>,
     power_watts: Option<f64>,
     out: &mut dyn Write,
@@ -127,15 +136,21 @@ fn report_tiers(
             .map(|w| f64::from(agents) / (w / 1e6));
         writeln!(
             out,
-            "tier {}: {} agents{}{}",
+            "tier {}: {} agents{}{}{}",
             tier.name,
             agents,
+            if agents >= max_agents {
+                " (the --max-agents cap: the server sustains at least this many)"
+            } else {
+                ""
+            },
             per_accelerator.map_or(String::new(), |v| format!(", {v:.2} per accelerator")),
             per_megawatt.map_or(String::new(), |v| format!(", {v:.0} per megawatt")),
         )?;
         tier_results.push(json!({
             "tier": tier,
             "max_agents": agents,
+            "capped": agents >= max_agents,
             "agents_per_accelerator": per_accelerator,
             "agents_per_megawatt": per_megawatt,
             "power_watts": power,
