@@ -467,3 +467,53 @@ fn a_real_llama_server_serves_every_turn_at_exactly_the_recorded_length() {
         "{exact_turns} turns had a recorded length"
     );
 }
+
+#[test]
+fn ctrl_c_writes_what_was_recorded_marked_incomplete() {
+    let directory = temp_dir();
+    let dataset = sample_dataset(directory.path());
+    // The first turn is answered; the second stalls until the run is interrupted.
+    let (base_url, _) = fault_server(vec![Behaviour::Ok, Behaviour::Stall]);
+    let run_directory = directory.path().join("run");
+    let mut child = crate::util::trajkit()
+        .args(["replay".as_ref(), dataset.as_os_str()])
+        .args(["--base-url", &base_url, "--model", "m", "--sessions", "1"])
+        .args(["--output-policy", "recorded", "--tool-delay", "none", "-o"])
+        .arg(&run_directory)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replay did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(exit.code(), Some(1), "an incomplete run exits 1");
+    let manifest: Value =
+        serde_json::from_str(&fs_err::read_to_string(run_directory.join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["complete"], false);
+    assert!(
+        manifest["incomplete_reason"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{manifest}"
+    );
+    let records = records(&run_directory);
+    assert_eq!(records.len(), 1, "the answered turn is kept: {records:?}");
+    assert_eq!(records[0]["content"], "Hello there");
+}
