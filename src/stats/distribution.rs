@@ -35,7 +35,7 @@ const DENSE_LIMIT: u64 = 1 << 22;
 /// Linear histogram bins of ratios per unit: bin k holds `k/20 <= value < (k+1)/20`, with the
 /// bounds the nearest doubles to those fractions (so 0.85 is in `[0.85, 0.9)`), and 1.0 in the
 /// last bin.
-const RATIO_BINS: f64 = 20.0;
+pub(super) const RATIO_BINS: f64 = 20.0;
 
 /// The linear bin of a ratio (see `RATIO_BINS`), 0..=19.
 fn ratio_bin(value: f64) -> u32 {

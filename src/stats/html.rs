@@ -15,8 +15,13 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::metric::Metric;
-use super::render::format_figure;
+use super::distribution::RATIO_BINS;
+use super::render::{
+    COMPARISON_HEADER, DISTRIBUTION_HEADER, GROUPS_HEADER, GROWTH_HEADER, PROFILE_HEADER,
+    REUSE_HEADER, SIMULATION_HEADER, bucket_label, delta_cells, distribution_cells, format_figure,
+    group_cells, growth_cells, percent, profile_cells, reuse_rows, simulation_cells,
+    thousands_u64 as thousands,
+};
 use super::report::{
     BlockHitRate, Distribution, Figure, GroupReport, GrowthBucket, HistogramBin, HistogramScale,
     KvSimulation, ProfileCheck, StatsReport, Summary,
@@ -43,11 +48,6 @@ const CHART_FONT: &str = "sans-serif";
 
 /// Most axis labels on one axis: more overlap at the chart sizes above.
 const MOST_AXIS_LABELS: usize = 11;
-
-/// Width of the linear histogram bins of ratios (see `distribution`).
-const RATIO_BIN_WIDTH: f64 = 0.05;
-/// Number of linear histogram bins.
-const RATIO_BINS: f64 = 20.0;
 
 type ChartResult = Result<String, Box<dyn Error>>;
 
@@ -230,20 +230,14 @@ fn navigation(report: &StatsReport, out: &mut String) {
 
 fn distributions_section(overall: &GroupReport, other: Option<&GroupReport>, out: &mut String) {
     out.push_str("<section id=\"distributions\">\n<h2>Distributions</h2>\n");
-    let mut table = HtmlTable::new(&[
-        "metric", "count", "mean", "min", "p5", "p25", "p50", "p75", "p90", "p95", "p99", "max",
-    ]);
+    let mut table = HtmlTable::new(&DISTRIBUTION_HEADER);
     for distribution in &overall.distributions {
-        let summary = &distribution.summary;
-        let unit = distribution.unit.as_str();
-        let mut cells = vec![distribution.label.clone(), thousands(summary.count)];
-        for statistic in [
-            "mean", "min", "p5", "p25", "p50", "p75", "p90", "p95", "p99", "max",
-        ] {
-            cells.push(format_figure(summary.statistic(statistic), unit));
-        }
-        let class = if summary.count == 0 { "empty" } else { "" };
-        table.row(class, cells);
+        let class = if distribution.summary.count == 0 {
+            "empty"
+        } else {
+            ""
+        };
+        table.row(class, distribution_cells(distribution));
     }
     table.render(out);
     out.push_str(
@@ -369,7 +363,7 @@ fn growth_section(overall: &GroupReport, other: Option<&GroupReport>, out: &mut 
              </strong><span>no turns with a known input size</span></div>\n",
         );
     }
-    let mut header = vec!["turns", "count", "median", "p90"];
+    let mut header = GROWTH_HEADER.to_vec();
     if other.is_some() {
         header = vec![
             "turns", "A count", "A median", "A p90", "B count", "B median", "B p90",
@@ -381,18 +375,10 @@ fn growth_section(overall: &GroupReport, other: Option<&GroupReport>, out: &mut 
         if bucket.turns == 0 && other_bucket.is_none_or(|other| other.turns == 0) {
             continue;
         }
-        let mut cells = vec![
-            bucket_label(bucket),
-            thousands(bucket.turns),
-            format_figure(bucket.median, "tokens"),
-            format_figure(bucket.p90, "tokens"),
-        ];
+        let mut cells = growth_cells(bucket);
         if let Some(other_bucket) = other_bucket {
-            cells.extend([
-                thousands(other_bucket.turns),
-                format_figure(other_bucket.median, "tokens"),
-                format_figure(other_bucket.p90, "tokens"),
-            ]);
+            // B's count, median and p90 beside A's, under the one turn-range label.
+            cells.extend(growth_cells(other_bucket).into_iter().skip(1));
         }
         table.row("", cells);
     }
@@ -406,70 +392,14 @@ fn reuse_section(overall: &GroupReport, other: Option<&GroupReport>, out: &mut S
          request an unbounded per-session cache could serve, and what the provider reports it \
          served.</p>\n<div class=\"split\">\n<div>\n",
     );
-    let reuse = &overall.kv_reuse;
-    let mut table = HtmlTable::new(&["measure", "value", "over"]);
+    let mut table = HtmlTable::new(&REUSE_HEADER);
     table.numeric_from = 1;
-    table.row(
-        "",
-        vec![
-            "prefix reuse, token-weighted (messages)".to_owned(),
-            percent(reuse.prefix_reuse_token_weighted),
-            format!("{} turns", thousands(reuse.prefix_turns)),
-        ],
-    );
-    table.row(
-        "",
-        vec![
-            "provider-reported cached share".to_owned(),
-            percent(reuse.provider_cached_share),
-            format!("{} turns", thousands(reuse.provider_cached_turns)),
-        ],
-    );
-    for rate in &reuse.block_hit_rates {
-        table.row(
-            "",
-            vec![
-                format!("block hit rate, {}-token blocks", rate.block_size),
-                percent(rate.hit_rate),
-                format!(
-                    "{} blocks, {} turns",
-                    thousands(rate.blocks),
-                    thousands(rate.turns)
-                ),
-            ],
-        );
+    for row in reuse_rows(&overall.kv_reuse, "") {
+        table.row("", row);
     }
     if let Some(other) = other {
-        let other_reuse = &other.kv_reuse;
-        table.row(
-            "b",
-            vec![
-                "B: prefix reuse, token-weighted (messages)".to_owned(),
-                percent(other_reuse.prefix_reuse_token_weighted),
-                format!("{} turns", thousands(other_reuse.prefix_turns)),
-            ],
-        );
-        table.row(
-            "b",
-            vec![
-                "B: provider-reported cached share".to_owned(),
-                percent(other_reuse.provider_cached_share),
-                format!("{} turns", thousands(other_reuse.provider_cached_turns)),
-            ],
-        );
-        for rate in &other_reuse.block_hit_rates {
-            table.row(
-                "b",
-                vec![
-                    format!("B: block hit rate, {}-token blocks", rate.block_size),
-                    percent(rate.hit_rate),
-                    format!(
-                        "{} blocks, {} turns",
-                        thousands(rate.blocks),
-                        thousands(rate.turns)
-                    ),
-                ],
-            );
+        for row in reuse_rows(&other.kv_reuse, "B: ") {
+            table.row("b", row);
         }
     }
     table.render(out);
@@ -508,47 +438,9 @@ fn groups_section(group_by: &str, groups: &[GroupReport], out: &mut String) {
         "<section id=\"groups\">\n<h2>By {}</h2>",
         escape(group_by)
     );
-    let mut table = HtmlTable::new(&[
-        "group",
-        "sessions",
-        "turns",
-        "turns/session p50",
-        "input mean",
-        "input p50",
-        "input p95",
-        "output p50",
-        "output p95",
-        "prefix reuse",
-        "block hit 64",
-    ]);
+    let mut table = HtmlTable::new(&GROUPS_HEADER);
     for group in groups {
-        let figure = |metric: &str, statistic: &str| {
-            group
-                .distribution(metric)
-                .and_then(|d| d.summary.statistic(statistic))
-        };
-        let block_64 = group
-            .kv_reuse
-            .block_hit_rates
-            .iter()
-            .find(|rate| rate.block_size == 64)
-            .and_then(|rate| rate.hit_rate);
-        table.row(
-            "",
-            vec![
-                group.key.clone(),
-                thousands(group.sessions),
-                thousands(group.turns),
-                format_figure(figure("turns_per_session", "p50"), "turns"),
-                format_figure(figure("input_tokens", "mean"), "tokens"),
-                format_figure(figure("input_tokens", "p50"), "tokens"),
-                format_figure(figure("input_tokens", "p95"), "tokens"),
-                format_figure(figure("output_tokens", "p50"), "tokens"),
-                format_figure(figure("output_tokens", "p95"), "tokens"),
-                percent(group.kv_reuse.prefix_reuse_token_weighted),
-                percent(block_64),
-            ],
-        );
+        table.row("", group_cells(group));
     }
     if groups.is_empty() {
         out.push_str("<p class=\"note\">No groups: the dataset has no turns.</p>\n");
@@ -588,30 +480,10 @@ fn simulation_section(simulation: &KvSimulation, other: Option<&KvSimulation>, o
              capacity</strong><span>no capacity with looked-up blocks</span></div>\n",
         );
     }
-    let mut table = HtmlTable::new(&[
-        "capacity (tokens)",
-        "hit rate",
-        "hit blocks",
-        "blocks",
-        "evictions",
-    ]);
+    let mut table = HtmlTable::new(&SIMULATION_HEADER);
     let mut add_rows = |simulation: &KvSimulation, prefix: &str, class: &'static str| {
         for point in &simulation.points {
-            table.row(
-                class,
-                vec![
-                    format!(
-                        "{prefix}{}",
-                        point
-                            .capacity_tokens
-                            .map_or_else(|| "unbounded".to_owned(), thousands)
-                    ),
-                    percent(point.hit_rate),
-                    thousands(point.hit_blocks),
-                    thousands(point.blocks),
-                    thousands(point.evictions),
-                ],
-            );
+            table.row(class, simulation_cells(point, prefix));
         }
     };
     match other {
@@ -632,31 +504,16 @@ fn profile_section(profile: &ProfileCheck, out: &mut String) {
         escape(&profile.profile),
         escape(&profile.source),
     );
-    let mut table = HtmlTable::new(&["metric", "statistic", "target", "dataset", "status", "note"]);
+    let mut table = HtmlTable::new(&PROFILE_HEADER);
     table.numeric_from = 3;
     table.numeric_to = 4;
     for row in &profile.checks {
-        let unit = Metric::from_id(&row.metric).map_or("", Metric::unit);
         let class = match row.status.as_str() {
             "deviates" => "deviates",
             "missing" => "missing",
             _ => "ok",
         };
-        table.row(
-            class,
-            vec![
-                row.metric.clone(),
-                row.statistic.clone(),
-                row.target.clone(),
-                format_figure(row.dataset, unit),
-                if row.status == "deviates" {
-                    "DEVIATES".to_owned()
-                } else {
-                    row.status.clone()
-                },
-                row.note.clone(),
-            ],
-        );
+        table.row(class, profile_cells(row));
     }
     table.render(out);
     let _ = writeln!(
@@ -684,7 +541,7 @@ fn comparison_section(report: &StatsReport, out: &mut String) {
         escape(&report.dataset.path),
         escape(&comparison.dataset.path),
     );
-    let mut table = HtmlTable::new(&["metric", "statistic", "A", "B", "B − A", "relative"]);
+    let mut table = HtmlTable::new(&COMPARISON_HEADER);
     table.numeric_from = 2;
     let mut previous_metric = "";
     for delta in &comparison.deltas {
@@ -692,39 +549,15 @@ fn comparison_section(report: &StatsReport, out: &mut String) {
             continue;
         }
         // The metric is named on the first of its rows only, so the groups stand out.
-        let (metric, class) = if delta.metric == previous_metric {
-            (String::new(), "")
+        let mut cells = delta_cells(delta);
+        let class = if delta.metric == previous_metric {
+            cells[0].clear();
+            ""
         } else {
-            (delta.metric.clone(), "first")
+            "first"
         };
         previous_metric = &delta.metric;
-        // The same units as the terminal table: counts of anything read as counts.
-        let unit = Metric::from_id(&delta.metric).map_or("ratio", |metric| {
-            if delta.statistic == "count" {
-                "turns"
-            } else {
-                metric.unit()
-            }
-        });
-        let unit = if delta.metric == "sessions" {
-            "turns"
-        } else {
-            unit
-        };
-        table.row(
-            class,
-            vec![
-                metric,
-                delta.statistic.clone(),
-                format_figure(delta.a, unit),
-                format_figure(delta.b, unit),
-                format_figure(delta.difference, unit),
-                delta
-                    .relative
-                    .filter(|relative| relative.is_finite())
-                    .map_or_else(|| "–".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
-            ],
-        );
+        table.row(class, cells);
     }
     table.render(out);
     out.push_str("</section>\n");
@@ -760,23 +593,6 @@ fn identifier(text: &str) -> String {
             }
         })
         .collect()
-}
-
-fn thousands(value: u64) -> String {
-    format_figure(Some(Figure::integer(value)), "tokens")
-}
-
-fn percent(value: Option<f64>) -> String {
-    value
-        .filter(|value| value.is_finite())
-        .map_or_else(|| "–".to_owned(), |value| format!("{:.1}%", value * 100.0))
-}
-
-fn bucket_label(bucket: &GrowthBucket) -> String {
-    match bucket.last_turn_index {
-        Some(last) => format!("{}–{last}", bucket.first_turn_index),
-        None => format!("{}+", bucket.first_turn_index),
-    }
 }
 
 /// A chart in its `<figure>`, or the reason it could not be drawn.
@@ -1067,7 +883,7 @@ fn bin_span(scale: HistogramScale, bin: &HistogramBin) -> Option<(i32, i32)> {
             if !lower.is_finite() {
                 return None;
             }
-            position(lower / RATIO_BIN_WIDTH)
+            position(lower * RATIO_BINS)
         }
     };
     Some((left, left + 1))
@@ -1079,7 +895,7 @@ fn value_position(scale: HistogramScale, value: f64) -> f64 {
         HistogramScale::Log2 if value < 0.0 => -0.5,
         HistogramScale::Log2 if value < 1.0 => value,
         HistogramScale::Log2 => value.log2() + 1.0,
-        HistogramScale::Linear => (value / RATIO_BIN_WIDTH).clamp(0.0, RATIO_BINS),
+        HistogramScale::Linear => (value * RATIO_BINS).clamp(0.0, RATIO_BINS),
     }
 }
 

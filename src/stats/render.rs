@@ -3,8 +3,11 @@
 
 use std::fmt::Write as _;
 
-use super::compare::COMPARED_STATISTICS;
-use super::report::{Comparison, Figure, GroupReport, KvSimulation, ProfileCheck, StatsReport};
+use super::metric::Metric;
+use super::report::{
+    Comparison, Delta, Distribution, Figure, GroupReport, GrowthBucket, KvCapacityPoint, KvReuse,
+    KvSimulation, ProfileCheck, ProfileCheckRow, StatsReport,
+};
 
 /// Output syntax of the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,9 +18,191 @@ pub enum Syntax {
     Markdown,
 }
 
-const DISTRIBUTION_COLUMNS: [&str; 12] = [
-    "count", "mean", "min", "p5", "p25", "p50", "p75", "p90", "p95", "p99", "max", "",
+// The tables' rows, shared by the terminal and Markdown tables here and the HTML report: one
+// definition of what each table shows and how each figure reads.
+
+/// Header of the distribution table.
+pub(super) const DISTRIBUTION_HEADER: [&str; 12] = [
+    "metric", "count", "mean", "min", "p5", "p25", "p50", "p75", "p90", "p95", "p99", "max",
 ];
+
+/// A distribution's row: its label, then the figures of `DISTRIBUTION_HEADER`.
+pub(super) fn distribution_cells(distribution: &Distribution) -> Vec<String> {
+    let summary = &distribution.summary;
+    let mut cells = vec![distribution.label.clone(), thousands_u64(summary.count)];
+    for statistic in &DISTRIBUTION_HEADER[2..] {
+        cells.push(format_figure(
+            summary.statistic(statistic),
+            &distribution.unit,
+        ));
+    }
+    cells
+}
+
+/// Header of the context-growth table.
+pub(super) const GROWTH_HEADER: [&str; 4] = ["turns", "count", "median", "p90"];
+
+/// The turn indexes of a growth bucket (`0–9`, `200+`).
+pub(super) fn bucket_label(bucket: &GrowthBucket) -> String {
+    match bucket.last_turn_index {
+        Some(last) => format!("{}–{last}", bucket.first_turn_index),
+        None => format!("{}+", bucket.first_turn_index),
+    }
+}
+
+/// A growth bucket's row, after `GROWTH_HEADER`.
+pub(super) fn growth_cells(bucket: &GrowthBucket) -> Vec<String> {
+    vec![
+        bucket_label(bucket),
+        thousands_u64(bucket.turns),
+        format_figure(bucket.median, "tokens"),
+        format_figure(bucket.p90, "tokens"),
+    ]
+}
+
+/// Header of the reuse table.
+pub(super) const REUSE_HEADER: [&str; 3] = ["measure", "value", "over"];
+
+/// The reuse table's rows, each measure's name after `prefix` (`B: ` for a compared dataset).
+pub(super) fn reuse_rows(reuse: &KvReuse, prefix: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![
+        vec![
+            format!("{prefix}prefix reuse, token-weighted (messages)"),
+            percent(reuse.prefix_reuse_token_weighted),
+            format!("{} turns", thousands_u64(reuse.prefix_turns)),
+        ],
+        vec![
+            format!("{prefix}provider-reported cached share"),
+            percent(reuse.provider_cached_share),
+            format!("{} turns", thousands_u64(reuse.provider_cached_turns)),
+        ],
+    ];
+    for rate in &reuse.block_hit_rates {
+        rows.push(vec![
+            format!("{prefix}block hit rate, {}-token blocks", rate.block_size),
+            percent(rate.hit_rate),
+            format!(
+                "{} blocks, {} turns",
+                thousands_u64(rate.blocks),
+                thousands_u64(rate.turns)
+            ),
+        ]);
+    }
+    rows
+}
+
+/// Header of the groups table.
+pub(super) const GROUPS_HEADER: [&str; 11] = [
+    "group",
+    "sessions",
+    "turns",
+    "turns/session p50",
+    "input mean",
+    "input p50",
+    "input p95",
+    "output p50",
+    "output p95",
+    "prefix reuse",
+    "block hit 64",
+];
+
+/// A group's row, after `GROUPS_HEADER`.
+pub(super) fn group_cells(group: &GroupReport) -> Vec<String> {
+    let figure = |metric: &str, statistic: &str| {
+        group
+            .distribution(metric)
+            .and_then(|d| d.summary.statistic(statistic))
+    };
+    let block_64 = group
+        .kv_reuse
+        .block_hit_rates
+        .iter()
+        .find(|rate| rate.block_size == 64)
+        .and_then(|rate| rate.hit_rate);
+    vec![
+        group.key.clone(),
+        thousands_u64(group.sessions),
+        thousands_u64(group.turns),
+        format_figure(figure("turns_per_session", "p50"), "turns"),
+        format_figure(figure("input_tokens", "mean"), "tokens"),
+        format_figure(figure("input_tokens", "p50"), "tokens"),
+        format_figure(figure("input_tokens", "p95"), "tokens"),
+        format_figure(figure("output_tokens", "p50"), "tokens"),
+        format_figure(figure("output_tokens", "p95"), "tokens"),
+        percent(group.kv_reuse.prefix_reuse_token_weighted),
+        percent(block_64),
+    ]
+}
+
+/// Header of the simulation table.
+pub(super) const SIMULATION_HEADER: [&str; 5] = [
+    "capacity (tokens)",
+    "hit rate",
+    "hit blocks",
+    "blocks",
+    "evictions",
+];
+
+/// A capacity point's row, after `SIMULATION_HEADER`, its capacity after `prefix`.
+pub(super) fn simulation_cells(point: &KvCapacityPoint, prefix: &str) -> Vec<String> {
+    vec![
+        format!(
+            "{prefix}{}",
+            point
+                .capacity_tokens
+                .map_or_else(|| "unbounded".to_owned(), thousands_u64)
+        ),
+        percent(point.hit_rate),
+        thousands_u64(point.hit_blocks),
+        thousands_u64(point.blocks),
+        thousands_u64(point.evictions),
+    ]
+}
+
+/// Header of the profile table.
+pub(super) const PROFILE_HEADER: [&str; 6] =
+    ["metric", "statistic", "target", "dataset", "status", "note"];
+
+/// A profile check's row, after `PROFILE_HEADER`.
+pub(super) fn profile_cells(row: &ProfileCheckRow) -> Vec<String> {
+    let unit = Metric::from_id(&row.metric).map_or("", Metric::unit);
+    vec![
+        row.metric.clone(),
+        row.statistic.clone(),
+        row.target.clone(),
+        format_figure(row.dataset, unit),
+        if row.status == "deviates" {
+            "DEVIATES".to_owned()
+        } else {
+            row.status.clone()
+        },
+        row.note.clone(),
+    ]
+}
+
+/// Header of the comparison table.
+pub(super) const COMPARISON_HEADER: [&str; 6] =
+    ["metric", "statistic", "A", "B", "B − A", "relative"];
+
+/// A delta's row, after `COMPARISON_HEADER`. Counts of anything read as counts.
+pub(super) fn delta_cells(delta: &Delta) -> Vec<String> {
+    let unit = if delta.metric == "sessions" || delta.statistic == "count" {
+        "turns"
+    } else {
+        Metric::from_id(&delta.metric).map_or("ratio", Metric::unit)
+    };
+    vec![
+        delta.metric.clone(),
+        delta.statistic.clone(),
+        format_figure(delta.a, unit),
+        format_figure(delta.b, unit),
+        format_figure(delta.difference, unit),
+        delta
+            .relative
+            .filter(|relative| relative.is_finite())
+            .map_or_else(|| "–".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
+    ]
+}
 
 /// A figure as a person reads it: counts with thousands separators, ratios as percentages,
 /// milliseconds to one decimal.
@@ -59,8 +244,11 @@ fn thousands(value: f64) -> String {
     if value < 0.0 { format!("-{out}") } else { out }
 }
 
-fn percent(value: Option<f64>) -> String {
-    value.map_or_else(|| "–".to_owned(), |value| format!("{:.1}%", value * 100.0))
+/// A share as a percentage with one decimal.
+pub(super) fn percent(value: Option<f64>) -> String {
+    value
+        .filter(|value| value.is_finite())
+        .map_or_else(|| "–".to_owned(), |value| format!("{:.1}%", value * 100.0))
 }
 
 /// Rows of cells rendered in one syntax.
@@ -230,110 +418,41 @@ pub fn render(report: &StatsReport, syntax: Syntax) -> String {
     out
 }
 
-fn thousands_u64(value: u64) -> String {
+/// A count with thousands separators.
+pub(super) fn thousands_u64(value: u64) -> String {
     format_figure(Some(Figure::integer(value)), "tokens")
 }
 
 /// The distributions, context growth and reuse of one group.
 fn group(report: &GroupReport, syntax: Syntax, title: &str, out: &mut String) {
     heading(syntax, 2, title, out);
-    let mut header = vec!["metric"];
-    header.extend(DISTRIBUTION_COLUMNS.iter().take(11));
-    let mut table = Table::new(&header);
+    let mut table = Table::new(&DISTRIBUTION_HEADER);
     for distribution in &report.distributions {
-        let summary = &distribution.summary;
-        let unit = distribution.unit.as_str();
-        let mut cells = vec![distribution.label.clone(), thousands_u64(summary.count)];
-        for statistic in &DISTRIBUTION_COLUMNS[1..11] {
-            cells.push(format_figure(summary.statistic(statistic), unit));
-        }
-        table.row(cells);
+        table.row(distribution_cells(distribution));
     }
     table.render(syntax, out);
     heading(syntax, 3, "Context growth: input tokens by turn index", out);
-    let mut table = Table::new(&["turns", "count", "median", "p90"]);
-    for bucket in &report.context_growth {
-        if bucket.turns == 0 {
-            continue;
-        }
-        let range = match bucket.last_turn_index {
-            Some(last) => format!("{}–{last}", bucket.first_turn_index),
-            None => format!("{}+", bucket.first_turn_index),
-        };
-        table.row(vec![
-            range,
-            thousands_u64(bucket.turns),
-            format_figure(bucket.median, "tokens"),
-            format_figure(bucket.p90, "tokens"),
-        ]);
+    let mut table = Table::new(&GROWTH_HEADER);
+    for bucket in report
+        .context_growth
+        .iter()
+        .filter(|bucket| bucket.turns > 0)
+    {
+        table.row(growth_cells(bucket));
     }
     table.render(syntax, out);
     heading(syntax, 3, "KV reuse (unbounded per-session cache)", out);
-    let reuse = &report.kv_reuse;
-    let mut table = Table::new(&["measure", "value", "over"]);
-    table.row(vec![
-        "prefix reuse, token-weighted (messages)".to_owned(),
-        percent(reuse.prefix_reuse_token_weighted),
-        format!("{} turns", thousands_u64(reuse.prefix_turns)),
-    ]);
-    table.row(vec![
-        "provider-reported cached share".to_owned(),
-        percent(reuse.provider_cached_share),
-        format!("{} turns", thousands_u64(reuse.provider_cached_turns)),
-    ]);
-    for rate in &reuse.block_hit_rates {
-        table.row(vec![
-            format!("block hit rate, {}-token blocks", rate.block_size),
-            percent(rate.hit_rate),
-            format!(
-                "{} blocks, {} turns",
-                thousands_u64(rate.blocks),
-                thousands_u64(rate.turns)
-            ),
-        ]);
+    let mut table = Table::new(&REUSE_HEADER);
+    for row in reuse_rows(&report.kv_reuse, "") {
+        table.row(row);
     }
     table.render(syntax, out);
 }
 
 fn groups_table(groups: &[GroupReport], syntax: Syntax, out: &mut String) {
-    let mut table = Table::new(&[
-        "group",
-        "sessions",
-        "turns",
-        "turns/session p50",
-        "input mean",
-        "input p50",
-        "input p95",
-        "output p50",
-        "output p95",
-        "prefix reuse",
-        "block hit 64",
-    ]);
+    let mut table = Table::new(&GROUPS_HEADER);
     for group in groups {
-        let figure = |metric: &str, statistic: &str| {
-            group
-                .distribution(metric)
-                .and_then(|d| d.summary.statistic(statistic))
-        };
-        let block_64 = group
-            .kv_reuse
-            .block_hit_rates
-            .iter()
-            .find(|rate| rate.block_size == 64)
-            .and_then(|rate| rate.hit_rate);
-        table.row(vec![
-            group.key.clone(),
-            thousands_u64(group.sessions),
-            thousands_u64(group.turns),
-            format_figure(figure("turns_per_session", "p50"), "turns"),
-            format_figure(figure("input_tokens", "mean"), "tokens"),
-            format_figure(figure("input_tokens", "p50"), "tokens"),
-            format_figure(figure("input_tokens", "p95"), "tokens"),
-            format_figure(figure("output_tokens", "p50"), "tokens"),
-            format_figure(figure("output_tokens", "p95"), "tokens"),
-            percent(group.kv_reuse.prefix_reuse_token_weighted),
-            percent(block_64),
-        ]);
+        table.row(group_cells(group));
     }
     table.render(syntax, out);
 }
@@ -359,23 +478,9 @@ fn simulation_section(simulation: &KvSimulation, syntax: Syntax, out: &mut Strin
         ),
         out,
     );
-    let mut table = Table::new(&[
-        "capacity (tokens)",
-        "hit rate",
-        "hit blocks",
-        "blocks",
-        "evictions",
-    ]);
+    let mut table = Table::new(&SIMULATION_HEADER);
     for point in &simulation.points {
-        table.row(vec![
-            point
-                .capacity_tokens
-                .map_or_else(|| "unbounded".to_owned(), thousands_u64),
-            percent(point.hit_rate),
-            thousands_u64(point.hit_blocks),
-            thousands_u64(point.blocks),
-            thousands_u64(point.evictions),
-        ]);
+        table.row(simulation_cells(point, ""));
     }
     table.render(syntax, out);
 }
@@ -388,22 +493,10 @@ fn profile_section(profile: &ProfileCheck, syntax: Syntax, out: &mut String) {
         out,
     );
     paragraph(syntax, &profile.source, out);
-    let mut table = Table::new(&["metric", "statistic", "target", "dataset", "status", "note"]);
+    let mut table = Table::new(&PROFILE_HEADER);
     table.numeric = false;
     for row in &profile.checks {
-        let unit = super::metric::Metric::from_id(&row.metric).map_or("", |m| m.unit());
-        table.row(vec![
-            row.metric.clone(),
-            row.statistic.clone(),
-            row.target.clone(),
-            format_figure(row.dataset, unit),
-            if row.status == "deviates" {
-                "DEVIATES".to_owned()
-            } else {
-                row.status.clone()
-            },
-            row.note.clone(),
-        ]);
+        table.row(profile_cells(row));
     }
     table.render(syntax, out);
     paragraph(
@@ -435,34 +528,11 @@ fn comparison_section(comparison: &Comparison, a_path: &str, syntax: Syntax, out
         ),
         out,
     );
-    let mut table = Table::new(&["metric", "statistic", "A", "B", "B − A", "relative"]);
+    let mut table = Table::new(&COMPARISON_HEADER);
     for delta in &comparison.deltas {
-        if delta.a.is_none() && delta.b.is_none() {
-            continue;
+        if delta.a.is_some() || delta.b.is_some() {
+            table.row(delta_cells(delta));
         }
-        let unit = super::metric::Metric::from_id(&delta.metric).map_or("ratio", |m| {
-            if delta.statistic == "count" {
-                "turns"
-            } else {
-                m.unit()
-            }
-        });
-        let unit = if delta.metric == "sessions" {
-            "turns"
-        } else {
-            unit
-        };
-        table.row(vec![
-            delta.metric.clone(),
-            delta.statistic.clone(),
-            format_figure(delta.a, unit),
-            format_figure(delta.b, unit),
-            format_figure(delta.difference, unit),
-            delta
-                .relative
-                .map_or_else(|| "–".to_owned(), |r| format!("{:+.1}%", r * 100.0)),
-        ]);
     }
     table.render(syntax, out);
-    debug_assert!(COMPARED_STATISTICS.contains(&"p50"));
 }
