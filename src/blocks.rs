@@ -25,6 +25,18 @@ pub struct StoredIds<'a> {
     pub new_ids: &'a [u64],
 }
 
+impl StoredIds<'_> {
+    /// Turns `ids`, the previous turn's whole list, into this turn's: its first `prefix_blocks`
+    /// ids, then the new ones. Returns how many were kept. Linear in the new ids, so a session's
+    /// lists are rebuilt in time proportional to the ids stored, not to its context lengths.
+    pub fn apply(&self, ids: &mut Vec<u64>) -> usize {
+        let kept = (self.prefix_blocks as usize).min(ids.len());
+        ids.truncate(kept);
+        ids.extend_from_slice(self.new_ids);
+        kept
+    }
+}
+
 /// Hashes the blocks of the token stream `pieces` (concatenated), starting at block
 /// `first_block` whose predecessor's id is `seed` (0 for the first block of a stream). The last
 /// block may be partial. Returns the ids of blocks `first_block..`.

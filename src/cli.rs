@@ -7,6 +7,7 @@ use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::formats::SourceFormat;
+use crate::stats::GroupBy;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -170,7 +171,7 @@ pub struct StatsArgs {
     /// Also report per group: `source` (log format), `model` (per turn), `agent`, `language`
     /// (session metadata, else the source files its messages name most), or
     /// `session-length-bucket`.
-    #[arg(long, value_parser = PossibleValuesParser::new(["source", "model", "agent", "language", "session-length-bucket"]))]
+    #[arg(long, value_parser = PossibleValuesParser::new(GroupBy::ALL.map(GroupBy::name)))]
     pub by: Option<String>,
 
     /// Report format.

@@ -161,14 +161,16 @@ impl SessionData {
     /// from the stored prefix lengths and new ids; `None` when a turn has none (no tokenizer, or a
     /// sizes-only log without ids).
     pub fn hash_ids(&self) -> Option<Vec<Vec<u64>>> {
-        let mut previous: Vec<u64> = Vec::new();
+        let mut current: Vec<u64> = Vec::new();
         let mut all = Vec::with_capacity(self.turns.len());
         for turn in &self.turns {
-            let prefix = turn.hash_prefix_blocks? as usize;
-            let mut ids = previous[..prefix.min(previous.len())].to_vec();
-            ids.extend(turn.hash_ids_new.as_ref()?);
-            previous.clone_from(&ids);
-            all.push(ids);
+            StoredIds {
+                block_size: turn.hash_block_size.unwrap_or_default(),
+                prefix_blocks: turn.hash_prefix_blocks?,
+                new_ids: turn.hash_ids_new.as_deref()?,
+            }
+            .apply(&mut current);
+            all.push(current.clone());
         }
         Some(all)
     }
@@ -321,6 +323,38 @@ impl DatasetIndex {
     }
 }
 
+/// A projected column of a batch, downcast; `None` when it was not projected, an error when it
+/// has another type (a foreign dataset).
+fn column<T: arrow_array::Array + Clone + 'static>(
+    batch: &arrow_array::RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<Option<T>, StoreError> {
+    let Some(array) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    array
+        .as_any()
+        .downcast_ref::<T>()
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| StoreError::MissingColumn {
+            path: path.to_owned(),
+            column: format!("{name} (of another type)"),
+        })
+}
+/// A projected column that must be there.
+fn required<T: arrow_array::Array + Clone + 'static>(
+    batch: &arrow_array::RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<T, StoreError> {
+    column::<T>(batch, name, path)?.ok_or_else(|| StoreError::MissingColumn {
+        path: path.to_owned(),
+        column: name.to_owned(),
+    })
+}
+
 /// One record batch of a turn scan, with its arrays downcast once.
 pub struct TurnBatch {
     rows: usize,
@@ -338,35 +372,6 @@ pub struct TurnBatch {
 impl TurnBatch {
     fn new(batch: &arrow_array::RecordBatch, path: &Path) -> Result<TurnBatch, StoreError> {
         use crate::schema::columns as c;
-        use arrow_array::Array;
-        fn column<T: Array + Clone + 'static>(
-            batch: &arrow_array::RecordBatch,
-            name: &str,
-            path: &Path,
-        ) -> Result<Option<T>, StoreError> {
-            let Some(array) = batch.column_by_name(name) else {
-                return Ok(None);
-            };
-            array
-                .as_any()
-                .downcast_ref::<T>()
-                .cloned()
-                .map(Some)
-                .ok_or_else(|| StoreError::MissingColumn {
-                    path: path.to_owned(),
-                    column: format!("{name} (of another type)"),
-                })
-        }
-        fn required<T: Array + Clone + 'static>(
-            batch: &arrow_array::RecordBatch,
-            name: &str,
-            path: &Path,
-        ) -> Result<T, StoreError> {
-            column::<T>(batch, name, path)?.ok_or_else(|| StoreError::MissingColumn {
-                path: path.to_owned(),
-                column: name.to_owned(),
-            })
-        }
         let integer = |name| required::<arrow_array::UInt64Array>(batch, name, path);
         let real = |name| required::<arrow_array::Float64Array>(batch, name, path);
         Ok(TurnBatch {
@@ -489,18 +494,8 @@ impl DatasetIndex {
             .scan::<MessageRow>(&[c::MESSAGE_CONTENT, c::MESSAGE_FIELDS_JSON], None)?
         {
             let batch = batch?;
-            let text_column = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .and_then(|array| array.as_any().downcast_ref::<arrow_array::StringArray>())
-                    .cloned()
-                    .ok_or_else(|| StoreError::MissingColumn {
-                        path: path.clone(),
-                        column: name.to_owned(),
-                    })
-            };
-            let content = text_column(c::MESSAGE_CONTENT)?;
-            let fields = text_column(c::MESSAGE_FIELDS_JSON)?;
+            let content: arrow_array::StringArray = required(&batch, c::MESSAGE_CONTENT, &path)?;
+            let fields: arrow_array::StringArray = required(&batch, c::MESSAGE_FIELDS_JSON, &path)?;
             for index in 0..batch.num_rows() {
                 if content.is_valid(index) {
                     visit(row, content.value(index));

@@ -353,19 +353,15 @@ fn scan(
             remaining -= 1;
         }
     }
-    if remaining > 0 {
+    // The sessions after the last turn row can only be sessions without turns.
+    let trailing: Vec<&&SessionIndexRow> = sessions.collect();
+    if remaining > 0 || trailing.iter().any(|session| session.turn_count > 0) {
         bail!(
             "`{}` has fewer turn rows than its sessions declare: the dataset is damaged",
             turns_path.display()
         );
     }
-    for session in sessions {
-        if session.turn_count > 0 {
-            bail!(
-                "`{}` has fewer turn rows than its sessions declare: the dataset is damaged",
-                turns_path.display()
-            );
-        }
+    for session in trailing {
         begin(&mut builder, session);
     }
     Ok((

@@ -110,14 +110,19 @@ struct Shared {
 
 /// Runs a replay and writes the run directory; returns its manifest.
 pub fn replay(options: ReplayOptions) -> Result<RunManifest, ReplayError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = runtime(&options.output)?;
+    runtime.block_on(run(options))
+}
+
+/// The async runtime of a replay or a capacity search.
+fn runtime(output: &Path) -> Result<tokio::runtime::Runtime, ReplayError> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|source| ReplayError::Output {
-            path: options.output.clone(),
+            path: output.to_owned(),
             source,
-        })?;
-    runtime.block_on(run(options))
+        })
 }
 
 fn unix_ms() -> i64 {
@@ -366,8 +371,7 @@ async fn check_exact_output(
         Some(PROBE_TOKENS),
         true,
     );
-    let shared_options = options.clone();
-    let result = send(client, &shared_options, &request_body, Instant::now(), None).await;
+    let result = send(client, options, &request_body, Instant::now(), None).await;
     if let Some(kind) = &result.error_kind {
         return Err(ReplayError::Server(format!(
             "the server at {} failed the output-length check ({kind}: {})",
@@ -741,13 +745,7 @@ pub fn capacity(
     mut on_step: impl FnMut(&CapacityStep),
 ) -> Result<(Vec<CapacityStep>, Vec<u32>, ServerDescription), ReplayError> {
     use super::capacity::{Search, measure_window, meets};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| ReplayError::Output {
-            path: options.output.clone(),
-            source,
-        })?;
+    let runtime = runtime(&options.output)?;
     runtime.block_on(async {
         let prepared = prepare(options).await?;
         let mut steps: Vec<CapacityStep> = Vec::new();

@@ -57,9 +57,9 @@ impl SessionCache {
             self.reset();
             self.block_size = ids.block_size;
         }
-        let prefix = (ids.prefix_blocks as usize).min(self.current.len());
-        self.current.truncate(prefix);
-        let mut hits = prefix;
+        // The kept prefix was sent by earlier turns; the new ids are looked up before they are
+        // added to what the session has seen.
+        let mut hits = ids.apply(&mut self.current);
         for id in ids.new_ids {
             if self.seen.contains(id) {
                 hits += 1;
@@ -67,12 +67,10 @@ impl SessionCache {
                 break;
             }
         }
-        let ends_here_before = ids
-            .new_ids
+        let ends_here_before = self
+            .current
             .last()
-            .or(self.current.last())
             .is_some_and(|last| self.ends.contains(last));
-        self.current.extend_from_slice(ids.new_ids);
         self.seen.extend(ids.new_ids.iter().copied());
         let total = self.current.len();
         if let Some(&last) = self.current.last() {

@@ -11,7 +11,7 @@ use std::collections::BinaryHeap;
 
 use super::kv::{LruBlockCache, UnboundedBlockCache};
 use super::report::{Figure, KvCapacityPoint, KvSimulation};
-use crate::blocks::coarsen;
+use crate::blocks::{StoredIds, coarsen};
 
 /// One request of a simulated session.
 #[derive(Debug, Clone)]
@@ -142,9 +142,12 @@ impl Caches {
             agent.ids.clear();
             agent.stored_block_size = turn.block_size;
         }
-        let prefix = (turn.prefix_blocks as usize).min(agent.ids.len());
-        agent.ids.truncate(prefix);
-        agent.ids.extend_from_slice(&turn.new_ids);
+        StoredIds {
+            block_size: turn.block_size,
+            prefix_blocks: turn.prefix_blocks,
+            new_ids: &turn.new_ids,
+        }
+        .apply(&mut agent.ids);
         let factor = (self.block_size / turn.block_size) as usize;
         self.request_ids.clear();
         if factor == 1 {
