@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::ExitStatus;
 use crate::cli::StatsArgs;
-use crate::dataset::{DatasetIndex, ScanColumns};
+use crate::dataset::{DatasetIndex, ScanColumns, TurnBatch};
 use crate::schema::columns::SessionIndexRow;
 use crate::stats::distribution::PERCENTILE_DEFINITION;
 use crate::stats::language::{self, LanguageCounter};
@@ -225,9 +225,10 @@ fn dataset_statistics(
                 Interleaving::RoundRobin
             },
         };
+        let mut sessions = SequentialSessions::new(&dataset, &order)?;
         Some(simulate::simulate(
             order.len(),
-            |index| load_simulated_session(&dataset, order[index]),
+            |index| sessions.next(index),
             &simulation_options,
         )?)
     };
@@ -373,29 +374,69 @@ fn scan(
     ))
 }
 
-fn load_simulated_session(
-    dataset: &DatasetIndex,
-    session: &SessionIndexRow,
-) -> anyhow::Result<Vec<SimTurn>> {
-    let mut turns = Vec::with_capacity(session.turn_count as usize);
-    if session.turn_count == 0 {
-        return Ok(turns);
+/// The simulation's sessions, read in dataset order from one streaming scan of the turns: the
+/// simulation takes sessions in that order, so each page of `turns` is decoded once rather than
+/// once per session it holds.
+struct SequentialSessions<'a> {
+    order: &'a [&'a SessionIndexRow],
+    batches: Box<dyn Iterator<Item = Result<TurnBatch, crate::store::StoreError>> + 'a>,
+    batch: Option<TurnBatch>,
+    row: usize,
+    next_index: usize,
+}
+
+impl<'a> SequentialSessions<'a> {
+    fn new(dataset: &'a DatasetIndex, order: &'a [&'a SessionIndexRow]) -> anyhow::Result<Self> {
+        let columns = ScanColumns {
+            model: false,
+            hash_ids: true,
+        };
+        let first_row = order.first().map_or(0, |session| session.turn_row_offset);
+        let rows: u64 = order.iter().map(|s| u64::from(s.turn_count)).sum();
+        let batches = dataset
+            .scan_turns(columns, Some((first_row, rows)))
+            .context("failed to read the turns")?;
+        Ok(SequentialSessions {
+            order,
+            batches: Box::new(batches),
+            batch: None,
+            row: 0,
+            next_index: 0,
+        })
     }
-    let columns = ScanColumns {
-        model: false,
-        hash_ids: true,
-    };
-    let scan = dataset
-        .scan_turns(
-            columns,
-            Some((session.turn_row_offset, u64::from(session.turn_count))),
-        )
-        .with_context(|| format!("failed to read session `{}`", session.session_id))?;
-    for batch in scan {
-        let batch =
-            batch.with_context(|| format!("failed to read session `{}`", session.session_id))?;
-        for row in 0..batch.len() {
-            let facts = batch.facts(row);
+
+    /// The turns of session `index`, which must be the next one in order.
+    fn next(&mut self, index: usize) -> anyhow::Result<Vec<SimTurn>> {
+        anyhow::ensure!(
+            index == self.next_index,
+            "the simulation asked for session {index} out of order (expected {})",
+            self.next_index
+        );
+        self.next_index += 1;
+        let session = self.order[index];
+        let mut turns = Vec::with_capacity(session.turn_count as usize);
+        while turns.len() < session.turn_count as usize {
+            let batch = match &self.batch {
+                Some(batch) if self.row < batch.len() => batch,
+                _ => {
+                    let batch = self
+                        .batches
+                        .next()
+                        .with_context(|| {
+                            format!(
+                                "session `{}`: the turns table ends early: the dataset is damaged",
+                                session.session_id
+                            )
+                        })?
+                        .with_context(|| {
+                            format!("failed to read session `{}`", session.session_id)
+                        })?;
+                    self.row = 0;
+                    self.batch.insert(batch)
+                }
+            };
+            let facts = batch.facts(self.row);
+            self.row += 1;
             #[allow(clippy::cast_precision_loss, reason = "ms since the epoch fit in f64")]
             let time_ms = facts
                 .request_time_unix_ms
@@ -413,8 +454,8 @@ fn load_simulated_session(
                 new_ids,
             });
         }
+        Ok(turns)
     }
-    Ok(turns)
 }
 
 /// Each session's language: its metadata's, else inferred from the file names in its messages.
