@@ -39,6 +39,21 @@ pub enum Command {
     /// Find the most concurrent agents a server sustains under service tiers (AgentPerf's
     /// search), per accelerator and per megawatt.
     Capacity(CapacityArgs),
+    /// Keep the sessions, or the turns, that meet every condition (tokens, turns, model, source,
+    /// agent, language, task).
+    Filter(FilterArgs),
+    /// Take a seeded sample of sessions: uniform, or shaped to a workload profile.
+    Sample(SampleArgs),
+    /// Split sessions into named parts with given fractions (e.g. public tuning / private test).
+    Split(SplitArgs),
+    /// Concatenate datasets counted with the same tokenizer.
+    Merge(MergeArgs),
+    /// Fit a dataset to a context window: end sessions at, drop, or cut turns over the limit.
+    Truncate(TruncateArgs),
+    /// Count every turn again with another tokenizer.
+    Retokenize(RetokenizeArgs),
+    /// Make a sizes-only copy: counts, timing and hash ids, no text.
+    Anonymize(AnonymizeArgs),
     /// Write or check the generated files of `schemas/`.
     Schemas(SchemasArgs),
     /// List the raw log formats `ingest` reads and what each one provides.
@@ -407,4 +422,355 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     };
     std::time::Duration::try_from_secs_f64(seconds)
         .map_err(|_| format!("`{text}` is not a positive duration"))
+}
+
+/// Where a derived dataset goes (every dataset-to-dataset command).
+#[derive(Debug, Args)]
+pub struct DerivedOutputArgs {
+    /// Dataset directory to create; written atomically (a temporary directory renamed at the end).
+    #[arg(short, long, value_name = "DATASET")]
+    pub output: PathBuf,
+
+    /// Replace an existing dataset at the output path (never a directory that is not a dataset).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Dataset name recorded in the manifest [default: the output directory's name].
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Which token figure a token bound reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenFigureArg {
+    /// Provider-reported, else counted with the dataset's tokenizer (what `stats` reports).
+    Auto,
+    /// Provider-reported only (turns without a reported figure fail every bound).
+    Reported,
+    /// Counted with the dataset's tokenizer only.
+    Counted,
+}
+
+/// Arguments of `trajkit filter`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("\
+Session conditions (--min/--max-turns, --source, --agent, --language, --task) keep or drop whole \
+sessions. Turn conditions (--min/--max-input-tokens, --min/--max-output-tokens, --model) apply to \
+every turn: with --scope session (the default) a session is kept only if all its turns meet them; \
+with --scope turn the turns that fail are dropped, each kept turn still sends its full recorded \
+request, and the session's prefix-reuse figures and hash-id deltas are restated for the turns \
+kept. --min/--max-turns then count the turns kept. A turn whose figure is unknown fails a bound \
+on it. Repeated list flags admit any of their values.
+
+{EXIT_CODES}
+
+Examples:
+  trajkit filter corpus.trajkit --max-input-tokens 1500 --max-turns 4 -o short.trajkit
+  trajkit filter corpus.trajkit --scope turn --max-input-tokens 131072 -o fits.trajkit
+  trajkit filter corpus.trajkit --language python --task '^django__' -o django.trajkit"))]
+pub struct FilterArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// The output.
+    #[command(flatten)]
+    pub output: DerivedOutputArgs,
+
+    /// Whether turn conditions decide whole sessions or single turns.
+    #[arg(long, value_enum, default_value = "session")]
+    pub scope: FilterScopeArg,
+
+    /// Which token figure the token bounds read.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tokens: TokenFigureArg,
+
+    /// Smallest input (prompt) tokens of a turn.
+    #[arg(long, value_name = "N")]
+    pub min_input_tokens: Option<u64>,
+
+    /// Largest input (prompt) tokens of a turn.
+    #[arg(long, value_name = "N")]
+    pub max_input_tokens: Option<u64>,
+
+    /// Smallest output tokens of a turn.
+    #[arg(long, value_name = "N")]
+    pub min_output_tokens: Option<u64>,
+
+    /// Largest output tokens of a turn.
+    #[arg(long, value_name = "N")]
+    pub max_output_tokens: Option<u64>,
+
+    /// Fewest turns of a session.
+    #[arg(long, value_name = "N")]
+    pub min_turns: Option<u64>,
+
+    /// Most turns of a session.
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<u64>,
+
+    /// Model of a turn (its own, else its session's), exactly as stored; repeatable.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Vec<String>,
+
+    /// Source format of a session (`trajkit formats` names them); repeatable.
+    #[arg(long, value_name = "FORMAT")]
+    pub source: Vec<String>,
+
+    /// Agent of a session, as stored; repeatable.
+    #[arg(long, value_name = "AGENT")]
+    pub agent: Vec<String>,
+
+    /// Language of a session as `stats --by language` names it (any case); repeatable.
+    #[arg(long, value_name = "LANGUAGE")]
+    pub language: Vec<String>,
+
+    /// Regular expression the session's task id must match (anywhere; anchor with ^ and $).
+    #[arg(long, value_name = "REGEX")]
+    pub task: Option<String>,
+}
+
+/// `--scope` of `trajkit filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FilterScopeArg {
+    /// A session is kept when all its turns meet the turn conditions.
+    Session,
+    /// Turns that fail the turn conditions are dropped from their sessions.
+    Turn,
+}
+
+/// Arguments of `trajkit sample`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("\
+Sessions are taken in the order of a seeded hash of their id, so a sample depends only on the \
+seed and the ids (a larger uniform sample holds every smaller one). With --profile, the \
+profile's bounds (min ≥, max ≤) exclude sessions and its ≈ targets (mean, percentiles of input \
+and output tokens per turn, turns per session) steer the choice: each session added is the best \
+of the next 64 in seeded order. The profile check of the input and of the sample is printed \
+afterwards, so you see how close the sample got.
+
+{EXIT_CODES}
+
+Examples:
+  trajkit sample corpus.trajkit --sessions 100 --seed 7 -o sample.trajkit
+  trajkit sample corpus.trajkit --profile agentperf --sessions 200 -o agentperf.trajkit"))]
+#[command(group(clap::ArgGroup::new("size").required(true).args(["sessions", "fraction", "turns"])))]
+pub struct SampleArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// The output.
+    #[command(flatten)]
+    pub output: DerivedOutputArgs,
+
+    /// Seed of the session order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Sessions to take.
+    #[arg(long, value_name = "N")]
+    pub sessions: Option<u64>,
+
+    /// Fraction of the (eligible) sessions to take, in [0, 1].
+    #[arg(long, value_name = "F")]
+    pub fraction: Option<f64>,
+
+    /// Take sessions until at least this many turns.
+    #[arg(long, value_name = "N")]
+    pub turns: Option<u64>,
+
+    /// Shape the sample to a profile: `agentperf` (built in) or a profile JSON file (the
+    /// shape of `profiles/agentperf.json`).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+}
+
+/// Arguments of `trajkit split`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("\
+Each part becomes a dataset OUTPUT/NAME, and OUTPUT/split.json records the seed, the parts and \
+every session's part. Sessions are ranked by a seeded hash of their id and the parts take \
+consecutive runs of that order, sized by largest remainder: every part is within one session of \
+its fraction. Give --previous OLD/split.json when the dataset has grown: every session the old \
+split placed keeps its part, and only new sessions are placed, where parts are short.
+
+{EXIT_CODES}
+
+Examples:
+  trajkit split corpus.trajkit --part tuning=0.2 --part test=0.8 --seed 1 -o parts
+  trajkit split grown.trajkit --part tuning=0.2 --part test=0.8 --seed 1 \\
+      --previous parts/split.json -o parts-v2"))]
+pub struct SplitArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// Directory to create for the parts and `split.json`; written atomically.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Replace an existing split directory at the output path.
+    #[arg(long)]
+    pub force: bool,
+
+    /// A part as NAME=FRACTION; at least two; fractions are normalized to sum to 1.
+    #[arg(
+        long = "part",
+        value_name = "NAME=FRACTION",
+        required = true,
+        num_args = 1
+    )]
+    pub parts: Vec<String>,
+
+    /// Seed of the hash order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// `split.json` of an earlier split of this dataset: its sessions keep their parts.
+    #[arg(long, value_name = "FILE")]
+    pub previous: Option<PathBuf>,
+}
+
+/// Arguments of `trajkit merge`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("\
+Sessions are written in the order of the inputs, each input in its own order. The inputs must \
+have been counted with the same tokenizer and hash block size (retokenize one first otherwise). \
+A session id that appears twice is an error unless --skip-duplicates keeps the first.
+
+{EXIT_CODES}
+
+Examples:
+  trajkit merge monday.trajkit tuesday.trajkit -o week.trajkit"))]
+pub struct MergeArgs {
+    /// Dataset directories, two or more.
+    #[arg(value_name = "DATASET", required = true, num_args = 2..)]
+    pub datasets: Vec<PathBuf>,
+
+    /// The output.
+    #[command(flatten)]
+    pub output: DerivedOutputArgs,
+
+    /// Keep the first session of a repeated id instead of failing.
+    #[arg(long)]
+    pub skip_duplicates: bool,
+}
+
+/// `--mode` of `trajkit truncate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TruncateModeArg {
+    /// The session ends before its first turn over the limit (AgentPerf's reading).
+    End,
+    /// Only the turns over the limit are dropped.
+    Drop,
+    /// Turns over the limit lose their oldest messages (after the system and first user
+    /// message) until they fit; needs the dataset's tokenizer.
+    Cut,
+}
+
+/// Arguments of `trajkit truncate`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("\
+AgentPerf says its trajectories are \"truncated to the model's recommended context\"; --mode end \
+(the default) reads that as: a session stops where it outgrows the window. --mode cut rewrites \
+requests and counts them again with the dataset's tokenizer (or --tokenizer); a cut turn's \
+provider-reported input and cache figures are cleared, and its metadata records what was cut.
+
+{EXIT_CODES}
+
+Examples:
+  trajkit truncate corpus.trajkit --max-context 131072 -o fit.trajkit
+  trajkit truncate corpus.trajkit --max-context 32768 --mode cut -o cut.trajkit"))]
+pub struct TruncateArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// The output.
+    #[command(flatten)]
+    pub output: DerivedOutputArgs,
+
+    /// Largest input of a turn, in tokens.
+    #[arg(long, value_name = "TOKENS")]
+    pub max_context: u64,
+
+    /// What happens to turns over the limit.
+    #[arg(long, value_enum, default_value = "end")]
+    pub mode: TruncateModeArg,
+
+    /// Which input figure is compared with the limit (`cut` always uses counted tokens).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub tokens: TokenFigureArg,
+
+    /// Tokenizer for `--mode cut` [default: the dataset's, as recorded in its manifest].
+    #[arg(long, value_name = "TOKENIZER")]
+    pub tokenizer: Option<String>,
+}
+
+/// Arguments of `trajkit retokenize`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("\
+Every message is counted once with the new tokenizer and every turn's counted figures, reusable \
+prefix and block hash ids are derived again, as ingest does; provider-reported figures are kept. \
+Retokenizing with the dataset's own tokenizer gives back its counts (a test checks this on every \
+real format).
+
+{EXIT_CODES}
+
+Examples:
+  trajkit retokenize corpus.trajkit --tokenizer deepseek-v4/tokenizer.json -o corpus-v4.trajkit"))]
+pub struct RetokenizeArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// The output.
+    #[command(flatten)]
+    pub output: DerivedOutputArgs,
+
+    /// The new tokenizer: a Hugging Face `tokenizer.json` path, `o200k`, `o200k-harmony`, or
+    /// `none` (drop counted figures and hash ids).
+    #[arg(long, value_name = "TOKENIZER")]
+    pub tokenizer: String,
+
+    /// Tokens per prefix-hash block.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub block_size: u16,
+
+    /// Worker threads [default: one per core, or `RAYON_NUM_THREADS`].
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+}
+
+/// Arguments of `trajkit anonymize`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("\
+Kept: every token figure, times and delays, finish reasons, model and agent names, turn \
+structure and block hash ids. Removed: messages, tool definitions and calls, reasoning, response \
+ids, task and repository names (unless --keep-tasks), file paths, per-format metadata, rejected \
+records' texts and raw file names in the manifest. Session ids become session-000001, … in \
+dataset order unless --keep-session-ids. Hash ids of a prompt anyone can guess (a public agent's \
+system prompt) can be recomputed and recognized; they reveal nothing else.
+
+{EXIT_CODES}
+
+Examples:
+  trajkit anonymize corpus.trajkit -o corpus-sizes.trajkit"))]
+pub struct AnonymizeArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// The output.
+    #[command(flatten)]
+    pub output: DerivedOutputArgs,
+
+    /// Keep session ids (and parent session ids) as they are.
+    #[arg(long)]
+    pub keep_session_ids: bool,
+
+    /// Keep task ids and repositories (public benchmark instance names).
+    #[arg(long)]
+    pub keep_tasks: bool,
 }

@@ -10,9 +10,10 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::blocks::{self, StoredIds};
+use crate::schema::arrow::TableRow;
 use crate::schema::columns::SessionIndexRow;
 use crate::schema::{MessageRow, SessionRow, TurnRow};
-use crate::store::{DatasetReader, StoreError};
+use crate::store::{DatasetReader, RowScan, StoreError};
 
 /// A dataset's stored data is inconsistent (a damaged or foreign dataset).
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,126 @@ impl Dataset {
             turns,
             messages,
         })
+    }
+}
+
+impl Dataset {
+    /// Streams the rows of the sessions at `chosen` (indexes into `sessions()`, ascending), in
+    /// dataset order, reading the `turns` and `messages` tables once each: rewriting commands
+    /// use this rather than `load`, whose ranged reads decode a shared page once per session.
+    pub fn stream(&self, chosen: &[usize]) -> Result<SessionStream<'_>, StoreError> {
+        let mut turn_ranges = Vec::with_capacity(chosen.len());
+        let mut message_ranges = Vec::with_capacity(chosen.len());
+        for &index in chosen {
+            let Some(session) = self.sessions.get(index) else {
+                continue;
+            };
+            push_range(
+                &mut turn_ranges,
+                session.turn_row_offset,
+                u64::from(session.turn_count),
+            );
+            push_range(
+                &mut message_ranges,
+                session.message_row_offset,
+                u64::from(session.message_count),
+            );
+        }
+        Ok(SessionStream {
+            sessions: &self.sessions,
+            chosen: chosen.to_vec().into_iter(),
+            turns: RowQueue::new(self.reader.rows::<TurnRow>(Some(&turn_ranges))?),
+            messages: RowQueue::new(self.reader.rows::<MessageRow>(Some(&message_ranges))?),
+        })
+    }
+}
+
+/// Appends a row range, merging it with the previous one when they touch.
+fn push_range(ranges: &mut Vec<(u64, u64)>, offset: u64, count: u64) {
+    if count == 0 {
+        return;
+    }
+    match ranges.last_mut() {
+        Some((start, length)) if *start + *length == offset => *length += count,
+        _ => ranges.push((offset, count)),
+    }
+}
+
+/// Sessions read in one pass over the tables (`Dataset::stream`).
+pub struct SessionStream<'a> {
+    sessions: &'a [SessionRow],
+    chosen: std::vec::IntoIter<usize>,
+    turns: RowQueue<TurnRow>,
+    messages: RowQueue<MessageRow>,
+}
+
+impl Iterator for SessionStream<'_> {
+    type Item = Result<SessionData, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let session = self.sessions.get(self.chosen.next()?)?;
+        Some(self.read(session))
+    }
+}
+
+impl SessionStream<'_> {
+    fn read(&mut self, session: &SessionRow) -> Result<SessionData, StoreError> {
+        let turns = self.turns.take(session.turn_count as usize)?;
+        let messages = self.messages.take(session.message_count as usize)?;
+        let foreign = turns
+            .iter()
+            .map(|turn| &turn.session_id)
+            .chain(messages.iter().map(|message| &message.session_id))
+            .find(|id| **id != session.session_id);
+        if let Some(foreign) = foreign {
+            return Err(StoreError::NotADataset {
+                path: self.turns.scan_path().to_owned(),
+                message: format!(
+                    "the rows of session `{}` hold rows of `{foreign}`: the sessions table's \
+                     offsets do not match the tables",
+                    session.session_id
+                ),
+            });
+        }
+        Ok(SessionData {
+            session: session.clone(),
+            turns,
+            messages,
+        })
+    }
+}
+
+/// Rows of a whole-row scan, taken a session at a time.
+struct RowQueue<Row: TableRow> {
+    scan: RowScan<Row>,
+    buffer: std::collections::VecDeque<Row>,
+}
+
+impl<Row: TableRow> RowQueue<Row> {
+    fn new(scan: RowScan<Row>) -> Self {
+        RowQueue {
+            scan,
+            buffer: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn scan_path(&self) -> &Path {
+        self.scan.path()
+    }
+
+    fn take(&mut self, count: usize) -> Result<Vec<Row>, StoreError> {
+        while self.buffer.len() < count {
+            match self.scan.next() {
+                Some(batch) => self.buffer.extend(batch?),
+                None => {
+                    return Err(StoreError::NotADataset {
+                        path: self.scan.path().to_owned(),
+                        message: "the table has fewer rows than the sessions table says".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(self.buffer.drain(..count).collect())
     }
 }
 

@@ -31,6 +31,8 @@ use crate::schema::{
 const BATCH_ROWS: usize = 4096;
 /// Rows per record batch of a column scan.
 const SCAN_BATCH_ROWS: usize = 8192;
+/// Rows per batch of a whole-row scan: message rows carry whole tool outputs, so fewer of them.
+const ROW_SCAN_BATCH_ROWS: usize = 1024;
 /// Approximate bytes of buffered rows converted to Arrow at a time, at most.
 const BATCH_BYTES: usize = 4 << 20;
 /// Row groups are closed when their encoded size passes this, bounding writer memory.
@@ -504,6 +506,60 @@ impl DatasetReader {
         Ok(BatchScan { path, reader })
     }
 
+    /// Streams whole rows of a table in table order, in batches: every row, or only the rows of
+    /// `ranges` (`(offset, count)` pairs, ascending and disjoint; pages outside them are skipped).
+    /// Rewriting commands read datasets this way, each page decoded once.
+    pub fn rows<Row: TableRow>(
+        &self,
+        ranges: Option<&[(u64, u64)]>,
+    ) -> Result<RowScan<Row>, StoreError> {
+        let path = self.directory.join(table_file::<Row>());
+        if ranges.is_some_and(<[_]>::is_empty) {
+            return Ok(RowScan {
+                path,
+                reader: None,
+                row: std::marker::PhantomData,
+            });
+        }
+        let parquet_error = |source| StoreError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(&path).map_err(io_error(&path))?;
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+            .map_err(parquet_error)?
+            .with_batch_size(ROW_SCAN_BATCH_ROWS);
+        if let Some(ranges) = ranges {
+            let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            let mut selectors = Vec::with_capacity(ranges.len() * 2);
+            let mut position = 0u64;
+            for &(offset, count) in ranges {
+                if offset < position {
+                    return Err(StoreError::Io {
+                        path,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "row ranges are not ascending (a damaged sessions table?)",
+                        ),
+                    });
+                }
+                if offset > position {
+                    selectors.push(RowSelector::skip(to_usize(offset - position)));
+                }
+                selectors.push(RowSelector::select(to_usize(count)));
+                position = offset + count;
+            }
+            builder = builder.with_row_selection(RowSelection::from(selectors));
+        }
+        let reader = builder.build().map_err(parquet_error)?;
+        Ok(RowScan {
+            path,
+            reader: Some(reader),
+            row: std::marker::PhantomData,
+        })
+    }
+
     fn read<Row: TableRow>(&self, range: Option<(u64, u64)>) -> Result<Vec<Row>, StoreError> {
         let path = self.directory.join(table_file::<Row>());
         let parquet_error = |source| StoreError::Parquet {
@@ -536,6 +592,41 @@ impl DatasetReader {
             );
         }
         Ok(rows)
+    }
+}
+
+/// Batches of whole rows (`DatasetReader::rows`).
+pub struct RowScan<Row> {
+    path: PathBuf,
+    reader: Option<ParquetRecordBatchReader>,
+    row: std::marker::PhantomData<fn() -> Row>,
+}
+
+impl<Row> RowScan<Row> {
+    /// The table file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl<Row: TableRow> Iterator for RowScan<Row> {
+    type Item = Result<Vec<Row>, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = self.reader.as_mut()?.next()?;
+        Some(
+            batch
+                .map_err(|error| StoreError::Parquet {
+                    path: self.path.clone(),
+                    source: error.into(),
+                })
+                .and_then(|batch| {
+                    Row::from_batch(&batch).map_err(|source| StoreError::Conversion {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }),
+        )
     }
 }
 

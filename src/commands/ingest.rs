@@ -49,6 +49,7 @@ impl IngestArgs {
             format: format.clone(),
             tokenizer: tokenizer.clone(),
             strict,
+            arguments: Vec::new(),
         };
         let tokenizer = tokenizer
             .parse::<TokenizerSpec>()

@@ -2,13 +2,20 @@
 //! `<Name>Args` into options, calling the library, and rendering the result. Only this module
 //! and `cli` know clap; only here do errors become `anyhow` with context.
 
+pub mod anonymize;
 pub mod capacity;
+pub mod filter;
 pub mod formats;
 pub mod ingest;
+pub mod merge;
 pub mod replay;
+pub mod retokenize;
+pub mod sample;
 pub mod schemas;
 pub mod show;
+pub mod split;
 pub mod stats;
+pub mod truncate;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -42,6 +49,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Stats(args) => stats::run(args, out),
         Command::Replay(args) => replay::run(args, out),
         Command::Capacity(args) => capacity::run(args, out),
+        Command::Filter(args) => filter::run(args),
+        Command::Sample(args) => sample::run(args, out),
+        Command::Split(args) => split::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Truncate(args) => truncate::run(args),
+        Command::Retokenize(args) => retokenize::run(args),
+        Command::Anonymize(args) => anonymize::run(args),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
     }
@@ -54,4 +68,72 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Opens a dataset for a deriving command, naming it in the error.
+fn open_dataset(path: &std::path::Path) -> anyhow::Result<crate::dataset::Dataset> {
+    use anyhow::Context as _;
+    crate::dataset::Dataset::open(path)
+        .with_context(|| format!("failed to open dataset `{}`", path.display()))
+}
+
+/// What a derived dataset records of the command that made it: the flags after the subcommand,
+/// exactly as given.
+fn derivation(
+    command: &'static str,
+    inputs: &[&std::path::Path],
+    output: &crate::cli::DerivedOutputArgs,
+) -> crate::transform::Derivation {
+    crate::transform::Derivation {
+        command,
+        inputs: inputs
+            .iter()
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect(),
+        arguments: std::env::args().skip(2).collect(),
+        name: output.name.clone(),
+    }
+}
+
+fn token_figure(figure: crate::cli::TokenFigureArg) -> crate::transform::filter::TokenFigure {
+    use crate::cli::TokenFigureArg;
+    use crate::transform::filter::TokenFigure;
+    match figure {
+        TokenFigureArg::Auto => TokenFigure::Auto,
+        TokenFigureArg::Reported => TokenFigure::Reported,
+        TokenFigureArg::Counted => TokenFigure::Counted,
+    }
+}
+
+/// The tokenizer a dataset was counted with: `--tokenizer` when given, else the one its manifest
+/// names, which must still be the same file (same SHA-256).
+fn dataset_tokenizer(
+    dataset: &crate::dataset::Dataset,
+    given: Option<&str>,
+) -> anyhow::Result<crate::tokenizer::Tokenizer> {
+    use anyhow::bail;
+    let manifest = dataset.reader().manifest();
+    let argument = given.unwrap_or(&manifest.creation.tokenizer);
+    let spec: crate::tokenizer::TokenizerSpec = argument
+        .parse()
+        .unwrap_or(crate::tokenizer::TokenizerSpec::None);
+    let Some(tokenizer) = crate::tokenizer::Tokenizer::load(&spec)? else {
+        bail!(
+            "`{}` has no tokenizer to count with\nhint: pass --tokenizer",
+            dataset.reader().directory().display()
+        );
+    };
+    if given.is_none()
+        && manifest
+            .tokenizer
+            .as_ref()
+            .is_some_and(|identity| identity.sha256 != tokenizer.identity().sha256)
+    {
+        bail!(
+            "the tokenizer `{argument}` recorded in `{}` has changed since the dataset was \
+             made (SHA-256 differs)\nhint: pass --tokenizer with the original file",
+            dataset.reader().directory().display()
+        );
+    }
+    Ok(tokenizer)
 }

@@ -98,7 +98,7 @@ impl StatsArgs {
     }
 }
 
-fn load_profile(name: &str) -> anyhow::Result<Profile> {
+pub(crate) fn load_profile(name: &str) -> anyhow::Result<Profile> {
     if let Some(profile) = Profile::built_in(name) {
         return Ok(profile?);
     }

@@ -195,7 +195,7 @@ pub fn parse_message(
     })
 }
 
-fn part_text(part: &Value) -> Option<String> {
+pub(crate) fn part_text(part: &Value) -> Option<String> {
     match part {
         Value::String(text) => Some(text.clone()),
         Value::Object(map) => map

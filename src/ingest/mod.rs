@@ -19,7 +19,7 @@ use crate::blocks;
 use crate::formats::{FormatError, SourceFormat, SourceUnit};
 use crate::schema::manifest::{
     CreationParameters, HashParameters, REJECTS_LISTED, RejectedRecord, Rejects, SourceFile,
-    TableFile, Tables,
+    TableFile, Tables, TokenizerIdentity,
 };
 use crate::schema::{Manifest, MessageRow, SCHEMA_VERSION, SessionRow, TurnRow};
 use crate::store::{DatasetWriter, StoreError, table_file};
@@ -190,12 +190,7 @@ pub fn run(
         trajkit_version: env!("CARGO_PKG_VERSION").to_owned(),
         name: options.name.clone(),
         creation: options.creation.clone(),
-        hash: identity.as_ref().map(|_| HashParameters {
-            block_size: u32::try_from(options.block_size).unwrap_or(u32::MAX),
-            algorithm: blocks::ALGORITHM.to_owned(),
-            token_stream: "tool definitions, then each request message in order".to_owned(),
-            partial_last_block: true,
-        }),
+        hash: hash_parameters(identity.as_ref(), options.block_size),
         tokenizer: identity,
         tables: Tables {
             turns: table(table_file::<TurnRow>(), summary.turns),
@@ -208,6 +203,30 @@ pub fn run(
     };
     sink.writer.finish(&manifest)?;
     Ok(summary)
+}
+
+/// The hash parameters of a dataset counted with `identity`'s tokenizer; none without one.
+fn hash_parameters(
+    identity: Option<&TokenizerIdentity>,
+    block_size: usize,
+) -> Option<HashParameters> {
+    identity.map(|_| HashParameters {
+        block_size: u32::try_from(block_size).unwrap_or(u32::MAX),
+        algorithm: blocks::ALGORITHM.to_owned(),
+        token_stream: "tool definitions, then each request message in order".to_owned(),
+        partial_last_block: true,
+    })
+}
+
+/// The manifest's tokenizer identity and hash parameters for a dataset counted with `tokenizer`
+/// at `block_size` (what ingest records; `retokenize` records the same).
+pub fn identity_and_hash(
+    tokenizer: Option<&Tokenizer>,
+    block_size: usize,
+) -> (Option<TokenizerIdentity>, Option<HashParameters>) {
+    let identity = tokenizer.map(|t| t.identity().clone());
+    let hash = hash_parameters(identity.as_ref(), block_size);
+    (identity, hash)
 }
 
 /// Read-only state shared by the workers.

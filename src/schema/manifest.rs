@@ -40,16 +40,20 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreationParameters {
-    /// Subcommand that wrote the dataset (`ingest`).
+    /// Subcommand that wrote the dataset (`ingest`, or the deriving command: `filter`, …).
     pub command: String,
-    /// Inputs as given on the command line.
+    /// Inputs as given on the command line (raw logs, or the datasets a derived one came from).
     pub inputs: Vec<String>,
-    /// `--format` value (`auto` or a format name).
+    /// `--format` value (`auto` or a format name); `trajkit` for a derived dataset.
     pub format: String,
     /// `--tokenizer` value as given.
     pub tokenizer: String,
     /// Whether `--strict` was set.
     pub strict: bool,
+    /// For a dataset derived from datasets (`filter`, `sample`, …): the command's arguments as
+    /// given, so that it can be made again; absent for `ingest`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arguments: Vec<String>,
 }
 
 /// Identity of a tokenizer, precise enough to reproduce every count.
