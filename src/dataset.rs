@@ -76,7 +76,7 @@ impl Dataset {
     /// Streams the rows of the sessions at `chosen` (indexes into `sessions()`, ascending), in
     /// dataset order, reading the `turns` and `messages` tables once each: rewriting commands
     /// use this rather than `load`, whose ranged reads decode a shared page once per session.
-    pub fn stream(&self, chosen: &[usize]) -> Result<SessionStream<'_>, StoreError> {
+    pub fn stream<'a>(&'a self, chosen: &'a [usize]) -> Result<SessionStream<'a>, StoreError> {
         let mut turn_ranges = Vec::with_capacity(chosen.len());
         let mut message_ranges = Vec::with_capacity(chosen.len());
         for &index in chosen {
@@ -96,7 +96,7 @@ impl Dataset {
         }
         Ok(SessionStream {
             sessions: &self.sessions,
-            chosen: chosen.to_vec().into_iter(),
+            chosen: chosen.iter().copied(),
             turns: RowQueue::new(self.reader.rows::<TurnRow>(Some(&turn_ranges))?),
             messages: RowQueue::new(self.reader.rows::<MessageRow>(Some(&message_ranges))?),
         })
@@ -117,7 +117,7 @@ fn push_range(ranges: &mut Vec<(u64, u64)>, offset: u64, count: u64) {
 /// Sessions read in one pass over the tables (`Dataset::stream`).
 pub struct SessionStream<'a> {
     sessions: &'a [SessionRow],
-    chosen: std::vec::IntoIter<usize>,
+    chosen: std::iter::Copied<std::slice::Iter<'a, usize>>,
     turns: RowQueue<TurnRow>,
     messages: RowQueue<MessageRow>,
 }

@@ -6,7 +6,7 @@ use crate::transform::DerivedWriter;
 use crate::transform::anonymize::{self, AnonymizeOptions};
 
 /// Runs `trajkit anonymize`.
-pub fn run(args: AnonymizeArgs) -> anyhow::Result<ExitStatus> {
+pub fn run(args: &AnonymizeArgs) -> anyhow::Result<ExitStatus> {
     let dataset = open_dataset(&args.dataset)?;
     let mut writer = DerivedWriter::create(
         &args.output.output,

@@ -9,12 +9,22 @@ use crate::cli::MergeArgs;
 use crate::transform::DerivedWriter;
 
 /// Runs `trajkit merge`.
-pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
+pub fn run(args: &MergeArgs) -> anyhow::Result<ExitStatus> {
     let datasets = args
         .datasets
         .iter()
         .map(|path| open_dataset(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let inputs: Vec<&std::path::Path> = args.datasets.iter().map(AsRef::as_ref).collect();
+    let references: Vec<_> = datasets.iter().collect();
+    let mut writer = DerivedWriter::create(
+        &args.output.output,
+        args.output.force,
+        &references,
+        derivation("merge", &inputs, &args.output),
+        None,
+    )?;
+    // The writer checks first that the inputs were counted alike.
     // Which sessions each input contributes: the first of a repeated id.
     let mut owner: HashMap<&str, usize> = HashMap::new();
     let mut chosen: Vec<Vec<usize>> = vec![Vec::new(); datasets.len()];
@@ -37,15 +47,6 @@ pub fn run(args: MergeArgs) -> anyhow::Result<ExitStatus> {
             }
         }
     }
-    let inputs: Vec<&std::path::Path> = args.datasets.iter().map(AsRef::as_ref).collect();
-    let references: Vec<_> = datasets.iter().collect();
-    let mut writer = DerivedWriter::create(
-        &args.output.output,
-        args.output.force,
-        &references,
-        derivation("merge", &inputs, &args.output),
-        None,
-    )?;
     for (dataset, chosen) in datasets.iter().zip(&chosen) {
         crate::transform::copy_sessions(dataset, chosen, &mut writer)?;
     }

@@ -16,7 +16,7 @@ use crate::transform::{DerivedWriter, Recounted, TransformError};
 const BATCH_SESSIONS: usize = 64;
 
 /// Runs `trajkit retokenize`.
-pub fn run(args: RetokenizeArgs) -> anyhow::Result<ExitStatus> {
+pub fn run(args: &RetokenizeArgs) -> anyhow::Result<ExitStatus> {
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

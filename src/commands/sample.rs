@@ -14,7 +14,7 @@ use crate::transform::sample::{self, ProfileTargets, SampleSize};
 use crate::transform::{DerivedWriter, copy_sessions};
 
 /// Runs `trajkit sample`.
-pub fn run(args: SampleArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
+pub fn run(args: &SampleArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     let size = match (args.sessions, args.fraction, args.turns) {
         (Some(sessions), _, _) => SampleSize::Sessions(sessions),
         (_, Some(fraction), _) if (0.0..=1.0).contains(&fraction) => SampleSize::Fraction(fraction),
@@ -85,7 +85,7 @@ pub fn run(args: SampleArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> 
                 let figure = |row: &crate::stats::report::ProfileCheckRow| {
                     row.dataset
                         .as_ref()
-                        .map_or_else(|| "—".to_owned(), |figure| format!("{}", figure.value()))
+                        .map_or_else(|| "—".to_owned(), |figure| format!("{:.0}", figure.value()))
                 };
                 writeln!(
                     out,

@@ -11,7 +11,7 @@ use crate::transform::split::{self, ASSIGNMENTS_FILE, Assignments, Part};
 use crate::transform::{DerivedWriter, copy_sessions};
 
 /// Runs `trajkit split`.
-pub fn run(args: SplitArgs) -> anyhow::Result<ExitStatus> {
+pub fn run(args: &SplitArgs) -> anyhow::Result<ExitStatus> {
     let parts = parse_parts(&args.parts)?;
     let previous: Option<Assignments> = args
         .previous

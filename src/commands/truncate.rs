@@ -7,7 +7,7 @@ use crate::transform::DerivedWriter;
 use crate::transform::truncate::{self, TruncateMode, TruncateOptions};
 
 /// Runs `trajkit truncate`.
-pub fn run(args: TruncateArgs) -> anyhow::Result<ExitStatus> {
+pub fn run(args: &TruncateArgs) -> anyhow::Result<ExitStatus> {
     let dataset = open_dataset(&args.dataset)?;
     let mode = match args.mode {
         TruncateModeArg::End => TruncateMode::End,

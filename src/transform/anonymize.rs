@@ -11,7 +11,7 @@
 //! A caution the documentation repeats: hash ids of a prompt anyone can guess (a public agent's
 //! system prompt) can be recomputed and recognized; they reveal that prompt, never private text.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::{DerivedWriter, TransformError};
 use crate::dataset::{Dataset, SessionData};
@@ -27,7 +27,7 @@ pub struct AnonymizeOptions {
 }
 
 /// The anonymized id of each session, by dataset position.
-pub fn anonymous_ids(dataset: &Dataset, options: AnonymizeOptions) -> HashMap<String, String> {
+pub fn anonymous_ids(dataset: &Dataset, options: AnonymizeOptions) -> BTreeMap<String, String> {
     let width = dataset.sessions().len().to_string().len().max(6);
     dataset
         .sessions()
@@ -65,7 +65,7 @@ pub fn anonymize(
 pub fn strip(
     data: SessionData,
     options: AnonymizeOptions,
-    ids: &HashMap<String, String>,
+    ids: &BTreeMap<String, String>,
 ) -> SessionData {
     let SessionData {
         mut session,
@@ -87,7 +87,9 @@ pub fn strip(
         turn.context_messages = 0;
         turn.tool_set_index = None;
         turn.output_message_index = None;
-        turn.exactness = Exactness::SizesOnly.as_str().to_owned();
+        Exactness::SizesOnly
+            .as_str()
+            .clone_into(&mut turn.exactness);
         turn.response_id = None;
         turn.output_reasoning = None;
         turn.output_tool_calls = Vec::new();

@@ -292,7 +292,7 @@ pub fn copy_sessions(
     Ok(())
 }
 
-/// SplitMix64: a fixed, documented mixing function for seeded decisions that must not change
+/// `SplitMix64`: a fixed, documented mixing function for seeded decisions that must not change
 /// between releases or platforms (sampling, splitting).
 pub fn mix64(mut value: u64) -> u64 {
     value = value.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -50,25 +50,8 @@ pub fn keep_turns(session: SessionData, keep: &[bool]) -> KeptTurns {
         .collect();
     let tool_set_tokens = tool_set_tokens(&turns, &message_tokens);
 
-    // Which messages and tool sets the kept turns still use.
-    let mut message_used = vec![false; messages.len()];
-    let mut tool_set_used = vec![false; session_row.tool_sets.len()];
-    for (index, turn) in turns.iter().enumerate() {
-        if !kept(index) {
-            continue;
-        }
-        for message in context_indexes(turn).chain(turn.output_message_index) {
-            if let Some(used) = message_used.get_mut(message as usize) {
-                *used = true;
-            }
-        }
-        if let Some(used) = turn
-            .tool_set_index
-            .and_then(|set| tool_set_used.get_mut(set as usize))
-        {
-            *used = true;
-        }
-    }
+    let (message_used, tool_set_used) =
+        used_entries(&turns, &kept, messages.len(), session_row.tool_sets.len());
     let message_map = renumber(&message_used);
     let tool_set_map = renumber(&tool_set_used);
 
@@ -138,6 +121,54 @@ pub fn keep_turns(session: SessionData, keep: &[bool]) -> KeptTurns {
         new_turns.push(turn);
     }
 
+    let new_messages = compact_store(&mut session_row, messages, &message_map, &tool_set_used);
+    session_row.turn_count = u32::try_from(new_turns.len()).unwrap_or(u32::MAX);
+    KeptTurns {
+        session: SessionData {
+            session: session_row,
+            turns: new_turns,
+            messages: new_messages,
+        },
+        turn_map,
+    }
+}
+
+/// Which messages and tool sets the kept turns still use.
+fn used_entries(
+    turns: &[TurnRow],
+    kept: &impl Fn(usize) -> bool,
+    messages: usize,
+    tool_sets: usize,
+) -> (Vec<bool>, Vec<bool>) {
+    let mut message_used = vec![false; messages];
+    let mut tool_set_used = vec![false; tool_sets];
+    for (index, turn) in turns.iter().enumerate() {
+        if !kept(index) {
+            continue;
+        }
+        for message in context_indexes(turn).chain(turn.output_message_index) {
+            if let Some(used) = message_used.get_mut(message as usize) {
+                *used = true;
+            }
+        }
+        if let Some(used) = turn
+            .tool_set_index
+            .and_then(|set| tool_set_used.get_mut(set as usize))
+        {
+            *used = true;
+        }
+    }
+    (message_used, tool_set_used)
+}
+
+/// Drops the messages and tool sets no kept turn uses and renumbers the rest; sets the session's
+/// message count.
+fn compact_store(
+    session_row: &mut crate::schema::SessionRow,
+    messages: Vec<crate::schema::MessageRow>,
+    message_map: &[Option<u32>],
+    tool_set_used: &[bool],
+) -> Vec<crate::schema::MessageRow> {
     let new_messages: Vec<_> = messages
         .into_iter()
         .enumerate()
@@ -153,16 +184,8 @@ pub fn keep_turns(session: SessionData, keep: &[bool]) -> KeptTurns {
         .filter(|(index, _)| tool_set_used.get(*index).copied().unwrap_or(false))
         .map(|(_, tools)| tools)
         .collect();
-    session_row.turn_count = u32::try_from(new_turns.len()).unwrap_or(u32::MAX);
     session_row.message_count = u32::try_from(new_messages.len()).unwrap_or(u32::MAX);
-    KeptTurns {
-        session: SessionData {
-            session: session_row,
-            turns: new_turns,
-            messages: new_messages,
-        },
-        turn_map,
-    }
+    new_messages
 }
 
 fn stored_ids(turn: &TurnRow) -> Option<StoredIds<'_>> {

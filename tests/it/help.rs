@@ -11,6 +11,13 @@ fn help_texts() {
         &["stats"],
         &["replay"],
         &["capacity"],
+        &["filter"],
+        &["sample"],
+        &["split"],
+        &["merge"],
+        &["truncate"],
+        &["retokenize"],
+        &["anonymize"],
         &["schemas"],
         &["formats"],
     ] {

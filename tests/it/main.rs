@@ -23,4 +23,5 @@ mod stats;
 mod stats_duckdb;
 mod stats_html;
 mod tokenizer;
+mod transform;
 mod util;
