@@ -692,3 +692,31 @@ fn stratified_sample_moves_toward_the_profile() {
     let counts = deviations(last);
     assert!(counts[1] <= counts[0], "{}", run.stdout);
 }
+
+#[test]
+fn retokenize_writes_the_same_bytes_at_any_thread_count() {
+    let output = temp_dir();
+    let parquet = |path: &Path| {
+        directory_bytes(path)
+            .into_iter()
+            .filter(|(name, _)| name.extension().is_some_and(|ext| ext == "parquet"))
+            .collect::<Vec<_>>()
+    };
+    let mut results = Vec::new();
+    for threads in ["1", "2"] {
+        let path = output.path().join(threads);
+        run_ok(args(&[
+            &"retokenize",
+            &real_dataset(),
+            &"--tokenizer",
+            &"o200k-harmony",
+            &"-j",
+            &threads,
+            &"-o",
+            &path,
+        ]));
+        results.push(parquet(&path));
+    }
+    assert_eq!(results[0].len(), 3);
+    assert_eq!(results[0], results[1]);
+}
