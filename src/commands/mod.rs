@@ -5,6 +5,7 @@
 pub mod capacity;
 pub mod formats;
 pub mod ingest;
+pub mod redact;
 pub mod replay;
 pub mod schemas;
 pub mod show;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Stats(args) => stats::run(args, out),
         Command::Replay(args) => replay::run(args, out),
         Command::Capacity(args) => capacity::run(args, out),
+        Command::Redact(args) => redact::run(args),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
     }

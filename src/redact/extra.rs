@@ -65,6 +65,12 @@ const DEFAULT_ACCOUNTS: &[&str] = &[
     "all users",
 ];
 
+/// Values that stand for a secret rather than being one (`SECRET_KEY='secret'`).
+const PLACEHOLDER_VALUES: &[&str] = &[
+    "secret", "password", "passwd", "pass", "pwd", "token", "changeme", "dummy", "test", "testing",
+    "fake", "example", "xxx", "foo", "bar", "redacted",
+];
+
 /// Words before a dotted quad that make it a version, not an address.
 const VERSION_WORDS: &[&str] = &["version", "ver", "release", "rev", "revision", "build", "v"];
 
@@ -228,10 +234,8 @@ fn find_url_passwords(
         };
         let value = password.as_str();
         let lower = value.to_ascii_lowercase();
-        let placeholder = matches!(
-            lower.as_str(),
-            "password" | "passwd" | "pass" | "pwd" | "secret" | "token"
-        ) || value.starts_with('$')
+        let placeholder = PLACEHOLDER_VALUES.contains(&lower.as_str())
+            || value.starts_with('$')
             || value.starts_with('%')
             || value.starts_with('{');
         if placeholder || detector.globally_allowed(value) {
@@ -245,10 +249,16 @@ fn find_ipv4(rules: &ExtraRules, text: &str, out: &mut Vec<Finding>) {
     let (regex, kind) = &rules.ipv4;
     for found in regex.find_iter(text) {
         let address = found.as_str();
-        let special = address == "0.0.0.0"
-            || address.starts_with("127.")
+        // Loopback, unspecified, netmasks and the documentation ranges (RFC 5737) identify
+        // nobody; four single digits (`1.2.3.4`, `2.0.0.3`) are versions, or resolvers such as
+        // 8.8.8.8, far more often than someone's address.
+        let special = address.starts_with("127.")
             || address.starts_with("255.")
-            || address.starts_with("0.");
+            || address.starts_with("0.")
+            || address.starts_with("192.0.2.")
+            || address.starts_with("198.51.100.")
+            || address.starts_with("203.0.113.")
+            || address.split('.').all(|octet| octet.len() == 1);
         // A fifth component, a version operator or a package-name dash before: a version.
         let before = char_before(text, found.start());
         let after = &text[found.end()..];
@@ -302,7 +312,9 @@ fn find_ipv6(rules: &ExtraRules, text: &str, out: &mut Vec<Finding>) {
             .split([':', '.'])
             .filter(|group| !group.is_empty())
             .count();
-        if address.is_loopback() || address.is_unspecified() || groups < 3 {
+        // 2001:db8::/32 is the documentation prefix (RFC 3849).
+        let documentation = address.segments()[..2] == [0x2001, 0x0db8];
+        if address.is_loopback() || address.is_unspecified() || documentation || groups < 3 {
             continue;
         }
         push(out, start, end, *kind);
@@ -362,8 +374,9 @@ fn secret_value(detector: &Detector, value: &str) -> bool {
         || value.starts_with(['$', '%', '{', '<', '(', '['])
         || matches!(
             value.to_ascii_lowercase().as_str(),
-            "none" | "null" | "nil" | "true" | "false" | "undefined" | "''" | "\"\""
+            "none" | "null" | "nil" | "true" | "false" | "undefined"
         )
+        || PLACEHOLDER_VALUES.contains(&value.to_ascii_lowercase().as_str())
         || code_like(value)
         || detector.globally_allowed(value))
 }
@@ -418,8 +431,8 @@ mod tests {
     #[test]
     fn ipv4_addresses_but_not_versions() {
         assert_eq!(
-            found("ssh 203.0.113.7 -p 22"),
-            vec![pair("ipv4", "203.0.113.7")]
+            found("ssh 34.201.17.88 -p 22"),
+            vec![pair("ipv4", "34.201.17.88")]
         );
         for text in [
             "numpy==1.21.0.1",
@@ -429,6 +442,8 @@ mod tests {
             "1.2.3.4.5",
             "v1.2.3.4",
             "127.0.0.1 and 0.0.0.0 and 255.255.255.0",
+            "pyerfa 2.0.0.3",
+            "docs use 203.0.113.7 and 2001:db8::1:2",
             "999.1.1.1",
             "1.2.3.4-beta",
         ] {
@@ -439,8 +454,8 @@ mod tests {
     #[test]
     fn ipv6_addresses_but_not_paths_or_times() {
         assert_eq!(
-            found("listening on [2001:db8:85a3::8a2e:370:7334]:443"),
-            vec![pair("ipv6", "2001:db8:85a3::8a2e:370:7334")]
+            found("listening on [2a01:4f8:c17:85a3::8a2e:370:7334]:443"),
+            vec![pair("ipv6", "2a01:4f8:c17:85a3::8a2e:370:7334")]
         );
         for text in ["std::vec::Vec", "at 12:34:56", "::1", "a::b", "aa:bb:cc:dd:ee:ff"] {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
@@ -475,6 +490,7 @@ mod tests {
             "TOKENIZERS_PARALLELISM=false",
             "PRIMARY_KEY=id",
             "if TOKEN == x",
+            "SECRET_KEY='secret'",
         ] {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
         }
