@@ -264,7 +264,7 @@ fn find_ipv4(rules: &ExtraRules, text: &str, out: &mut Vec<Finding>) {
         let after = &text[found.end()..];
         let versioned = matches!(
             before,
-            Some('.' | '=' | '<' | '>' | '~' | '^' | '@' | '-' | '_' | '+')
+            Some('.' | '=' | '<' | '>' | '~' | '^' | '-' | '_' | '+')
         ) || (after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit()))
             || after.starts_with(|c: char| c == '-' || c == '+')
                 && after[1..].starts_with(|c: char| c.is_ascii_alphanumeric())

@@ -11,6 +11,7 @@ fn help_texts() {
         &["stats"],
         &["replay"],
         &["capacity"],
+        &["redact"],
         &["schemas"],
         &["formats"],
     ] {
