@@ -141,8 +141,8 @@ default rules (API keys and tokens of some 200 providers, private keys, JWTs) an
 (emails, IPv4/IPv6 addresses, passwords in URLs, secret environment assignments such as
 DB_PASSWORD=..., home-directory user names). Each finding becomes [REDACTED:KIND:N], numbered per
 kind in order of first appearance; the same value gets the same placeholder everywhere, and a
-value found once is replaced wherever else it occurs. JSON texts keep their bytes outside the
-replaced strings. Token counts and hash ids are kept as recorded: they describe the workload as
+value of 8 or more characters found once is replaced wherever else it stands alone (user names
+only in paths). JSON texts keep their bytes outside the replaced strings. Token counts and hash ids are kept as recorded: they describe the workload as
 it was served. Counts per kind go to stderr (and --report); see docs/redact.md.
 
 Examples:

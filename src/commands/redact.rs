@@ -1,6 +1,7 @@
 //! `trajkit redact`: arguments to options, a progress bar, the table of counts per kind on
 //! stderr, and the JSON report.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use anyhow::Context as _;
@@ -83,17 +84,22 @@ fn render_table(report: &RedactReport) -> String {
         .max()
         .unwrap_or_default()
         .max("kind".len());
-    let mut out = format!("{:<width$}  {:>8}  {:>11}\n", "kind", "distinct", "occurrences");
-    for kind in &report.kinds {
-        out.push_str(&format!(
-            "{:<width$}  {:>8}  {:>11}\n",
-            kind.kind, kind.distinct, kind.occurrences
-        ));
-    }
-    out.push_str(&format!(
+    let mut out = format!(
         "{:<width$}  {:>8}  {:>11}\n",
+        "kind", "distinct", "occurrences"
+    );
+    for kind in &report.kinds {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>8}  {:>11}",
+            kind.kind, kind.distinct, kind.occurrences
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>8}  {:>11}",
         "total", report.distinct, report.occurrences
-    ));
+    );
     out
 }
 

@@ -90,9 +90,38 @@ const SECRET_WORDS: &[&str] = &[
 
 /// Last name segments that say the value is about a secret, not the secret (`TOKEN_LIMIT`).
 const NOT_SECRET_SUFFIXES: &[&str] = &[
-    "PATH", "FILE", "DIR", "URL", "NAME", "ID", "LENGTH", "LEN", "SIZE", "TYPE", "LIMIT", "COUNT",
-    "MAX", "MIN", "HEADER", "FIELD", "PREFIX", "ENV", "VAR", "KIND", "MODE", "TTL", "EXPIRY",
-    "EXPIRES", "TIMEOUT", "FORMAT", "ALGORITHM", "ENDPOINT", "HOST", "PORT", "USER", "USERNAME",
+    "PATH",
+    "FILE",
+    "DIR",
+    "URL",
+    "NAME",
+    "ID",
+    "LENGTH",
+    "LEN",
+    "SIZE",
+    "TYPE",
+    "LIMIT",
+    "COUNT",
+    "MAX",
+    "MIN",
+    "HEADER",
+    "FIELD",
+    "PREFIX",
+    "ENV",
+    "VAR",
+    "KIND",
+    "MODE",
+    "TTL",
+    "EXPIRY",
+    "EXPIRES",
+    "TIMEOUT",
+    "FORMAT",
+    "ALGORITHM",
+    "ENDPOINT",
+    "HOST",
+    "PORT",
+    "USER",
+    "USERNAME",
 ];
 
 /// `KEY` names that are not key material.
@@ -221,12 +250,7 @@ fn find_emails(rules: &ExtraRules, text: &str, out: &mut Vec<Finding>) {
     }
 }
 
-fn find_url_passwords(
-    rules: &ExtraRules,
-    detector: &Detector,
-    text: &str,
-    out: &mut Vec<Finding>,
-) {
+fn find_url_passwords(rules: &ExtraRules, detector: &Detector, text: &str, out: &mut Vec<Finding>) {
     let (regex, kind) = &rules.url_password;
     for captures in regex.captures_iter(text) {
         let Some(password) = captures.get(1) else {
@@ -265,8 +289,9 @@ fn find_ipv4(rules: &ExtraRules, text: &str, out: &mut Vec<Finding>) {
         let versioned = matches!(
             before,
             Some('.' | '=' | '<' | '>' | '~' | '^' | '-' | '_' | '+')
-        ) || (after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit()))
-            || after.starts_with(|c: char| c == '-' || c == '+')
+        ) || (after.starts_with('.')
+            && after[1..].starts_with(|c: char| c.is_ascii_digit()))
+            || after.starts_with(['-', '+'])
                 && after[1..].starts_with(|c: char| c.is_ascii_alphanumeric())
             || preceded_by_version_word(&text[..found.start()]);
         if special || versioned {
@@ -289,8 +314,7 @@ fn preceded_by_version_word(before: &str) -> bool {
     let trimmed = tail.trim_end_matches([' ', '\t', ':', '=', '"', '\'', '(']);
     VERSION_WORDS.iter().any(|word| {
         trimmed.ends_with(word)
-            && !trimmed[..trimmed.len() - word.len()]
-                .ends_with(|c: char| c.is_ascii_alphanumeric())
+            && !trimmed[..trimmed.len() - word.len()].ends_with(|c: char| c.is_ascii_alphanumeric())
     })
 }
 
@@ -389,8 +413,7 @@ fn find_home_users(rules: &ExtraRules, text: &str, out: &mut Vec<Finding>) {
         };
         let value = name.as_str();
         let lower = value.to_lowercase();
-        if !value.chars().any(char::is_alphanumeric) || DEFAULT_ACCOUNTS.contains(&lower.as_str())
-        {
+        if !value.chars().any(char::is_alphanumeric) || DEFAULT_ACCOUNTS.contains(&lower.as_str()) {
             continue;
         }
         push(out, name.start(), name.end(), *kind);
@@ -457,7 +480,13 @@ mod tests {
             found("listening on [2a01:4f8:c17:85a3::8a2e:370:7334]:443"),
             vec![pair("ipv6", "2a01:4f8:c17:85a3::8a2e:370:7334")]
         );
-        for text in ["std::vec::Vec", "at 12:34:56", "::1", "a::b", "aa:bb:cc:dd:ee:ff"] {
+        for text in [
+            "std::vec::Vec",
+            "at 12:34:56",
+            "::1",
+            "a::b",
+            "aa:bb:cc:dd:ee:ff",
+        ] {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
         }
     }

@@ -231,9 +231,9 @@ fn visit_session(data: &mut SessionData, visit: &mut dyn FnMut(Column, Text, &mu
         messages,
     } = data;
     let optional = |visit: &mut dyn FnMut(Column, Text, &mut String),
-                        column,
-                        text,
-                        value: &mut Option<String>| {
+                    column,
+                    text,
+                    value: &mut Option<String>| {
         if let Some(value) = value {
             visit(column, text, value);
         }
@@ -241,17 +241,32 @@ fn visit_session(data: &mut SessionData, visit: &mut dyn FnMut(Column, Text, &mu
     visit(Column::SessionId, Text::Plain, &mut session.session_id);
     visit(Column::SourceFile, Text::Plain, &mut session.source_file);
     optional(visit, Column::Agent, Text::Plain, &mut session.agent);
-    optional(visit, Column::AgentVersion, Text::Plain, &mut session.agent_version);
+    optional(
+        visit,
+        Column::AgentVersion,
+        Text::Plain,
+        &mut session.agent_version,
+    );
     optional(visit, Column::Model, Text::Plain, &mut session.model);
     optional(visit, Column::TaskId, Text::Plain, &mut session.task_id);
-    optional(visit, Column::Repository, Text::Plain, &mut session.repository);
+    optional(
+        visit,
+        Column::Repository,
+        Text::Plain,
+        &mut session.repository,
+    );
     optional(
         visit,
         Column::ParentSessionId,
         Text::Plain,
         &mut session.parent_session_id,
     );
-    optional(visit, Column::ExitStatus, Text::Plain, &mut session.exit_status);
+    optional(
+        visit,
+        Column::ExitStatus,
+        Text::Plain,
+        &mut session.exit_status,
+    );
     for tool_set in &mut session.tool_sets {
         visit(Column::ToolSets, Text::Json, tool_set);
     }
@@ -423,7 +438,11 @@ impl<'a> Replacer<'a> {
     fn placeholder(&self, tag: u32) -> String {
         if tag & UNNUMBERED != 0 {
             let kind = usize::try_from(tag & !UNNUMBERED).unwrap_or_default();
-            let name = self.detector.kinds().get(kind).map_or("secret", String::as_str);
+            let name = self
+                .detector
+                .kinds()
+                .get(kind)
+                .map_or("secret", String::as_str);
             return format!("[REDACTED:{name}]");
         }
         self.placeholders
@@ -609,7 +628,7 @@ pub fn run(
 /// (the data they describe is the same), new name and creation parameters.
 fn output_manifest(input: &Manifest, options: &RedactOptions) -> Manifest {
     let mut manifest = input.clone();
-    manifest.trajkit_version = env!("CARGO_PKG_VERSION").to_owned();
+    env!("CARGO_PKG_VERSION").clone_into(&mut manifest.trajkit_version);
     manifest.name.clone_from(&options.name);
     manifest.creation = CreationParameters {
         command: "redact".to_owned(),
@@ -621,7 +640,12 @@ fn output_manifest(input: &Manifest, options: &RedactOptions) -> Manifest {
     manifest
 }
 
-fn report(detector: &Detector, registry: &Registry, counts: &Counts, tables: &Tables) -> RedactReport {
+fn report(
+    detector: &Detector,
+    registry: &Registry,
+    counts: &Counts,
+    tables: &Tables,
+) -> RedactReport {
     let mut distinct: FxHashMap<KindId, u64> = FxHashMap::default();
     for (_, kind, _) in &registry.entries {
         *distinct.entry(*kind).or_insert(0) += 1;
@@ -656,8 +680,9 @@ fn report(detector: &Detector, registry: &Registry, counts: &Counts, tables: &Ta
         kinds,
         columns,
         rules: RulesReport {
-            source: "Gitleaks v8.30.1 default rules (MIT), vendored in src/redact/gitleaks-rules.json"
-                .to_owned(),
+            source:
+                "Gitleaks v8.30.1 default rules (MIT), vendored in src/redact/gitleaks-rules.json"
+                    .to_owned(),
             gitleaks_rules: gitleaks_kinds,
             skipped: detector.skipped().to_vec(),
             extra_rules: detector.kinds()[gitleaks_kinds..].to_vec(),

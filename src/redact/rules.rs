@@ -172,42 +172,17 @@ impl Detector {
                     continue;
                 }
             };
-            let mut allowlists = Vec::new();
-            let mut failed = None;
-            for group in &entry.allowlists {
-                let target = match group.target.as_str() {
-                    "secret" => Target::Secret,
-                    "match" => Target::Match,
-                    "line" => Target::Line,
-                    other => {
-                        failed = Some(format!("unknown allowlist target `{other}`"));
-                        break;
-                    }
-                };
-                let mut regexes = Vec::new();
-                for pattern in &group.regexes {
-                    match compile(pattern) {
-                        Ok(regex) => regexes.push(regex),
-                        Err(error) => {
-                            failed = Some(format!("allowlist regex does not compile: {error}"));
-                            break;
-                        }
-                    }
+            let allowlists = match compile_allowlists(&entry.allowlists) {
+                Ok(allowlists) => allowlists,
+                Err(reason) => {
+                    // A rule without its allowlist would over-redact; drop it whole.
+                    skipped.push(SkippedRule {
+                        id: entry.id,
+                        reason,
+                    });
+                    continue;
                 }
-                allowlists.push(Allowlist {
-                    target,
-                    regexes,
-                    stopwords: group.stopwords.iter().map(|s| s.to_lowercase()).collect(),
-                });
-            }
-            if let Some(reason) = failed {
-                // A rule without its allowlist would over-redact; drop it whole.
-                skipped.push(SkippedRule {
-                    id: entry.id,
-                    reason,
-                });
-                continue;
-            }
+            };
             let Ok(kind) = KindId::try_from(kinds.len()) else {
                 break;
             };
@@ -249,7 +224,8 @@ impl Detector {
             .map(|pattern| compile(pattern))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| RuleFileError(error.to_string()))?;
-        let extra = ExtraRules::new(&mut kinds).map_err(|error| RuleFileError(error.to_string()))?;
+        let extra =
+            ExtraRules::new(&mut kinds).map_err(|error| RuleFileError(error.to_string()))?;
         Ok(Detector {
             kinds,
             rules,
@@ -296,7 +272,10 @@ impl Detector {
         self.global_regexes
             .iter()
             .any(|regex| regex.is_match(value.as_bytes()))
-            || self.global_stopwords.iter().any(|word| lower.contains(word))
+            || self
+                .global_stopwords
+                .iter()
+                .any(|word| lower.contains(word))
     }
 
     /// The spans of `text` to redact: sorted, disjoint, at character boundaries. Where findings
@@ -360,11 +339,14 @@ impl Detector {
     ) -> bool {
         let lower_secret = secret.to_ascii_lowercase();
         let contains_stopword = |words: &[String]| {
-            words.iter().any(|word| {
-                memchr::memmem::find(&lower_secret, word.as_bytes()).is_some()
-            })
+            words
+                .iter()
+                .any(|word| memchr::memmem::find(&lower_secret, word.as_bytes()).is_some())
         };
-        if self.global_regexes.iter().any(|regex| regex.is_match(secret))
+        if self
+            .global_regexes
+            .iter()
+            .any(|regex| regex.is_match(secret))
             || contains_stopword(&self.global_stopwords)
         {
             return true;
@@ -384,6 +366,31 @@ impl Detector {
                 || contains_stopword(&group.stopwords)
         })
     }
+}
+
+fn compile_allowlists(groups: &[AllowlistEntry]) -> Result<Vec<Allowlist>, String> {
+    groups
+        .iter()
+        .map(|group| {
+            let target = match group.target.as_str() {
+                "secret" => Target::Secret,
+                "match" => Target::Match,
+                "line" => Target::Line,
+                other => return Err(format!("unknown allowlist target `{other}`")),
+            };
+            let regexes = group
+                .regexes
+                .iter()
+                .map(|pattern| compile(pattern))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| format!("allowlist regex does not compile: {error}"))?;
+            Ok(Allowlist {
+                target,
+                regexes,
+                stopwords: group.stopwords.iter().map(|s| s.to_lowercase()).collect(),
+            })
+        })
+        .collect()
 }
 
 /// Shannon entropy in bits per byte, as Gitleaks computes it.
