@@ -54,6 +54,9 @@ pub enum Command {
     Retokenize(RetokenizeArgs),
     /// Make a sizes-only copy: counts, timing and hash ids, no text.
     Anonymize(AnonymizeArgs),
+    /// Copy a dataset with secrets and personal data replaced by typed, deterministic
+    /// placeholders.
+    Redact(RedactArgs),
     /// Write or check the generated files of `schemas/`.
     Schemas(SchemasArgs),
     /// List the raw log formats `ingest` reads and what each one provides.
@@ -142,6 +145,53 @@ pub struct ShowArgs {
     /// session's turn rows.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `trajkit redact`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EXIT_CODES}\n\n\
+Every text field (message contents, fields_json strings, tool-call names and arguments, tool
+sets, reasoning, metadata, source paths, ids, and the manifest's paths) is scanned with Gitleaks'
+default rules (API keys and tokens of some 200 providers, private keys, JWTs) and trajkit's own
+(emails, IPv4/IPv6 addresses, passwords in URLs, secret environment assignments such as
+DB_PASSWORD=..., home-directory user names). Each finding becomes [REDACTED:KIND:N], numbered per
+kind in order of first appearance; the same value gets the same placeholder everywhere, and a
+value of 8 or more characters found once is replaced wherever else it stands alone (user names
+only in paths). JSON texts keep their bytes outside the replaced strings. Token counts and hash ids are kept as recorded: they describe the workload as
+it was served. Counts per kind go to stderr (and --report); see docs/redact.md.
+
+Examples:
+  trajkit redact runs.trajkit -o runs-redacted.trajkit
+  trajkit redact runs.trajkit -o runs-redacted.trajkit --report redaction.json --force"))]
+pub struct RedactArgs {
+    /// Dataset directory to read.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// Dataset directory to create; written atomically (a temporary directory renamed at the end).
+    #[arg(short, long, value_name = "DATASET")]
+    pub output: PathBuf,
+
+    /// Replace an existing dataset at the output path (never a directory that is not a dataset).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Also write the counts per kind and per column, and the rules in use, as JSON (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Dataset name recorded in the manifest [default: the output directory's name].
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Worker threads [default: one per core, or `RAYON_NUM_THREADS`]; the output does not
+    /// depend on it.
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+
+    /// Print no table of counts and draw no progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Arguments of `trajkit schemas`.

@@ -22,6 +22,7 @@ pub mod commands;
 pub mod dataset;
 pub mod formats;
 pub mod ingest;
+pub mod redact;
 pub mod replay;
 pub mod schema;
 pub mod stats;

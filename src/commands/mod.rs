@@ -8,6 +8,7 @@ pub mod filter;
 pub mod formats;
 pub mod ingest;
 pub mod merge;
+pub mod redact;
 pub mod replay;
 pub mod retokenize;
 pub mod sample;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Truncate(args) => truncate::run(&args),
         Command::Retokenize(args) => retokenize::run(&args),
         Command::Anonymize(args) => anonymize::run(&args),
+        Command::Redact(args) => redact::run(args),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
     }
@@ -90,9 +92,33 @@ fn derivation(
             .iter()
             .map(|path| path.to_string_lossy().into_owned())
             .collect(),
-        arguments: std::env::args().skip(2).collect(),
+        arguments: recorded_arguments(),
         name: output.name.clone(),
     }
+}
+
+/// The flags after the subcommand as given, without those that change how or where a command runs
+/// but not what it writes (`-j N`, `--threads N`, `-q`, `--force`, `-o PATH`, `--report PATH`), so that the manifest
+/// is the same whatever the thread count or output location.
+fn recorded_arguments() -> Vec<String> {
+    let mut recorded = Vec::new();
+    let mut arguments = std::env::args().skip(2);
+    while let Some(argument) = arguments.next() {
+        match argument.as_str() {
+            "-j" | "--threads" | "-o" | "--output" | "--report" => {
+                arguments.next();
+            }
+            "-q" | "--quiet" | "--force" => {}
+            other
+                if other.starts_with("--threads=")
+                    || other.starts_with("--output=")
+                    || other.starts_with("--report=")
+                    || other.starts_with("-j")
+                    || other.starts_with("-o") => {}
+            _ => recorded.push(argument),
+        }
+    }
+    recorded
 }
 
 fn token_figure(figure: crate::cli::TokenFigureArg) -> crate::transform::filter::TokenFigure {

@@ -59,7 +59,7 @@ pub fn run(args: &SplitArgs) -> anyhow::Result<ExitStatus> {
         parts: parts.clone(),
         sessions: std::collections::BTreeMap::new(),
     };
-    let arguments: Vec<String> = std::env::args().skip(2).collect();
+    let arguments = super::recorded_arguments();
     for (part, members) in parts.iter().zip(&plan.members) {
         let output = DerivedOutputArgs {
             output: temporary.path().join(&part.name),

@@ -18,6 +18,7 @@ fn help_texts() {
         &["truncate"],
         &["retokenize"],
         &["anonymize"],
+        &["redact"],
         &["schemas"],
         &["formats"],
     ] {

@@ -15,6 +15,7 @@ mod reader_openhands;
 mod reader_sizes_only;
 mod reader_swe_agent;
 mod real_data;
+mod redact;
 mod replay;
 mod robustness;
 mod schemas;
