@@ -72,34 +72,51 @@ impl Dataset {
     }
 }
 
+/// Where one session's rows are: what a stream needs to know of it in advance.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    position: u64,
+    turn_row_offset: u64,
+    turn_count: u32,
+    message_row_offset: u64,
+    message_count: u32,
+}
+
 impl Dataset {
     /// Streams the rows of the sessions at `chosen` (indexes into `sessions()`, ascending), in
-    /// dataset order, reading the `turns` and `messages` tables once each: rewriting commands
-    /// use this rather than `load`, whose ranged reads decode a shared page once per session.
-    pub fn stream<'a>(&'a self, chosen: &'a [usize]) -> Result<SessionStream<'a>, StoreError> {
-        let mut turn_ranges = Vec::with_capacity(chosen.len());
-        let mut message_ranges = Vec::with_capacity(chosen.len());
-        for &index in chosen {
-            let Some(session) = self.sessions.get(index) else {
-                continue;
-            };
-            push_range(
-                &mut turn_ranges,
-                session.turn_row_offset,
-                u64::from(session.turn_count),
-            );
-            push_range(
-                &mut message_ranges,
-                session.message_row_offset,
-                u64::from(session.message_count),
-            );
-        }
-        Ok(SessionStream {
-            sessions: &self.sessions,
-            chosen: chosen.iter().copied(),
-            turns: RowQueue::new(self.reader.rows::<TurnRow>(Some(&turn_ranges))?),
-            messages: RowQueue::new(self.reader.rows::<MessageRow>(Some(&message_ranges))?),
-        })
+    /// dataset order, reading each table once: rewriting commands use this rather than `load`,
+    /// whose ranged reads decode a shared page once per session.
+    pub fn stream(&self, chosen: &[usize]) -> Result<SessionStream, StoreError> {
+        let placements = chosen.iter().filter_map(|&index| {
+            let session = self.sessions.get(index)?;
+            Some(Placement {
+                position: index as u64,
+                turn_row_offset: session.turn_row_offset,
+                turn_count: session.turn_count,
+                message_row_offset: session.message_row_offset,
+                message_count: session.message_count,
+            })
+        });
+        SessionStream::new(&self.reader, placements)
+    }
+}
+
+impl DatasetIndex {
+    /// Streams the whole rows of the sessions at `chosen` (indexes into `sessions()`, ascending),
+    /// in dataset order, reading each table once, the `sessions` table included: memory holds the
+    /// light index and a batch of each table, never every session's tool sets and metadata.
+    pub fn stream(&self, chosen: &[usize]) -> Result<SessionStream, StoreError> {
+        let placements = chosen.iter().filter_map(|&index| {
+            let session = self.sessions.get(index)?;
+            Some(Placement {
+                position: index as u64,
+                turn_row_offset: session.turn_row_offset,
+                turn_count: session.turn_count,
+                message_row_offset: session.message_row_offset,
+                message_count: session.message_count,
+            })
+        });
+        SessionStream::new(&self.reader, placements)
     }
 }
 
@@ -114,27 +131,56 @@ fn push_range(ranges: &mut Vec<(u64, u64)>, offset: u64, count: u64) {
     }
 }
 
-/// Sessions read in one pass over the tables (`Dataset::stream`).
-pub struct SessionStream<'a> {
-    sessions: &'a [SessionRow],
-    chosen: std::iter::Copied<std::slice::Iter<'a, usize>>,
+/// Sessions read in one pass over the tables (`Dataset::stream`, `DatasetIndex::stream`).
+pub struct SessionStream {
+    counts: std::vec::IntoIter<(u32, u32)>,
+    sessions: RowQueue<SessionRow>,
     turns: RowQueue<TurnRow>,
     messages: RowQueue<MessageRow>,
 }
 
-impl Iterator for SessionStream<'_> {
-    type Item = Result<SessionData, StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let session = self.sessions.get(self.chosen.next()?)?;
-        Some(self.read(session))
+impl SessionStream {
+    fn new(
+        reader: &DatasetReader,
+        placements: impl Iterator<Item = Placement>,
+    ) -> Result<SessionStream, StoreError> {
+        let mut session_ranges = Vec::new();
+        let mut turn_ranges = Vec::new();
+        let mut message_ranges = Vec::new();
+        let mut counts = Vec::new();
+        for placement in placements {
+            push_range(&mut session_ranges, placement.position, 1);
+            push_range(
+                &mut turn_ranges,
+                placement.turn_row_offset,
+                u64::from(placement.turn_count),
+            );
+            push_range(
+                &mut message_ranges,
+                placement.message_row_offset,
+                u64::from(placement.message_count),
+            );
+            counts.push((placement.turn_count, placement.message_count));
+        }
+        Ok(SessionStream {
+            counts: counts.into_iter(),
+            sessions: RowQueue::new(reader.rows::<SessionRow>(Some(&session_ranges))?),
+            turns: RowQueue::new(reader.rows::<TurnRow>(Some(&turn_ranges))?),
+            messages: RowQueue::new(reader.rows::<MessageRow>(Some(&message_ranges))?),
+        })
     }
-}
 
-impl SessionStream<'_> {
-    fn read(&mut self, session: &SessionRow) -> Result<SessionData, StoreError> {
-        let turns = self.turns.take(session.turn_count as usize)?;
-        let messages = self.messages.take(session.message_count as usize)?;
+    fn read(&mut self, turn_count: u32, message_count: u32) -> Result<SessionData, StoreError> {
+        let session = self
+            .sessions
+            .take(1)?
+            .pop()
+            .ok_or_else(|| StoreError::NotADataset {
+                path: self.sessions.scan_path().to_owned(),
+                message: "the sessions table ended early".to_owned(),
+            })?;
+        let turns = self.turns.take(turn_count as usize)?;
+        let messages = self.messages.take(message_count as usize)?;
         let foreign = turns
             .iter()
             .map(|turn| &turn.session_id)
@@ -151,10 +197,19 @@ impl SessionStream<'_> {
             });
         }
         Ok(SessionData {
-            session: session.clone(),
+            session,
             turns,
             messages,
         })
+    }
+}
+
+impl Iterator for SessionStream {
+    type Item = Result<SessionData, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (turns, messages) = self.counts.next()?;
+        Some(self.read(turns, messages))
     }
 }
 

@@ -11,7 +11,7 @@ pub fn run(args: &AnonymizeArgs) -> anyhow::Result<ExitStatus> {
     let mut writer = DerivedWriter::create(
         &args.output.output,
         args.output.force,
-        &[&dataset],
+        &[dataset.reader()],
         derivation("anonymize", &[&args.dataset], &args.output),
         None,
     )?;

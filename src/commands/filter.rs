@@ -45,7 +45,7 @@ pub fn run(args: FilterArgs) -> anyhow::Result<ExitStatus> {
     let mut writer = DerivedWriter::create(
         &args.output.output,
         args.output.force,
-        &[&dataset],
+        &[dataset.reader()],
         derivation("filter", &[&args.dataset], &args.output),
         None,
     )?;

@@ -16,7 +16,10 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<ExitStatus> {
         .map(|path| open_dataset(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let inputs: Vec<&std::path::Path> = args.datasets.iter().map(AsRef::as_ref).collect();
-    let references: Vec<_> = datasets.iter().collect();
+    let references: Vec<_> = datasets
+        .iter()
+        .map(crate::dataset::DatasetIndex::reader)
+        .collect();
     let mut writer = DerivedWriter::create(
         &args.output.output,
         args.output.force,

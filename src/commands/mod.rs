@@ -73,9 +73,9 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 /// Opens a dataset for a deriving command, naming it in the error.
-fn open_dataset(path: &std::path::Path) -> anyhow::Result<crate::dataset::Dataset> {
+fn open_dataset(path: &std::path::Path) -> anyhow::Result<crate::dataset::DatasetIndex> {
     use anyhow::Context as _;
-    crate::dataset::Dataset::open(path)
+    crate::dataset::DatasetIndex::open(path, false)
         .with_context(|| format!("failed to open dataset `{}`", path.display()))
 }
 
@@ -134,11 +134,11 @@ fn token_figure(figure: crate::cli::TokenFigureArg) -> crate::transform::filter:
 /// The tokenizer a dataset was counted with: `--tokenizer` when given, else the one its manifest
 /// names, which must still be the same file (same SHA-256).
 fn dataset_tokenizer(
-    dataset: &crate::dataset::Dataset,
+    dataset: &crate::store::DatasetReader,
     given: Option<&str>,
 ) -> anyhow::Result<crate::tokenizer::Tokenizer> {
     use anyhow::bail;
-    let manifest = dataset.reader().manifest();
+    let manifest = dataset.manifest();
     let argument = given.unwrap_or(&manifest.creation.tokenizer);
     let spec: crate::tokenizer::TokenizerSpec = argument
         .parse()
@@ -146,7 +146,7 @@ fn dataset_tokenizer(
     let Some(tokenizer) = crate::tokenizer::Tokenizer::load(&spec)? else {
         bail!(
             "`{}` has no tokenizer to count with\nhint: pass --tokenizer",
-            dataset.reader().directory().display()
+            dataset.directory().display()
         );
     };
     if given.is_none()
@@ -158,7 +158,7 @@ fn dataset_tokenizer(
         bail!(
             "the tokenizer `{argument}` recorded in `{}` has changed since the dataset was \
              made (SHA-256 differs)\nhint: pass --tokenizer with the original file",
-            dataset.reader().directory().display()
+            dataset.directory().display()
         );
     }
     Ok(tokenizer)

@@ -31,7 +31,7 @@ pub fn run(args: &RetokenizeArgs) -> anyhow::Result<ExitStatus> {
     let mut writer = DerivedWriter::create(
         &args.output.output,
         args.output.force,
-        &[&dataset],
+        &[dataset.reader()],
         derivation("retokenize", &[&args.dataset], &args.output),
         Some(Recounted {
             identity,

@@ -8,7 +8,6 @@ use anyhow::bail;
 use super::stats::{ReportFormat, StatsOptions, build_report, load_profile};
 use super::{ExitStatus, derivation, open_dataset};
 use crate::cli::SampleArgs;
-use crate::dataset::DatasetIndex;
 use crate::stats::report::ProfileCheck;
 use crate::transform::sample::{self, ProfileTargets, SampleSize};
 use crate::transform::{DerivedWriter, copy_sessions};
@@ -24,20 +23,20 @@ pub fn run(args: &SampleArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus>
     };
     let profile = args.profile.as_deref().map(load_profile).transpose()?;
     let dataset = open_dataset(&args.dataset)?;
-    let index = DatasetIndex::open(&args.dataset, false)?;
+    let index = &dataset;
     let (chosen, excluded, ignored) = match &profile {
-        None => (sample::uniform(&index, args.seed, size), 0, Vec::new()),
+        None => (sample::uniform(index, args.seed, size), 0, Vec::new()),
         Some(profile) => {
-            let figures = sample::session_figures(&index)?;
+            let figures = sample::session_figures(index)?;
             let targets = ProfileTargets::of(profile);
-            let result = sample::stratified(&index, &figures, &targets, args.seed, size);
+            let result = sample::stratified(index, &figures, &targets, args.seed, size);
             (result.chosen, result.excluded, result.ignored)
         }
     };
     let mut writer = DerivedWriter::create(
         &args.output.output,
         args.output.force,
-        &[&dataset],
+        &[dataset.reader()],
         derivation("sample", &[&args.dataset], &args.output),
         None,
     )?;

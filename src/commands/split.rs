@@ -69,7 +69,7 @@ pub fn run(args: &SplitArgs) -> anyhow::Result<ExitStatus> {
         let mut writer = DerivedWriter::create(
             &output.output,
             false,
-            &[&dataset],
+            &[dataset.reader()],
             crate::transform::Derivation {
                 command: "split",
                 inputs: vec![args.dataset.to_string_lossy().into_owned()],

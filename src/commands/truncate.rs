@@ -16,7 +16,7 @@ pub fn run(args: &TruncateArgs) -> anyhow::Result<ExitStatus> {
     };
     let tokenizer = if mode == TruncateMode::Cut {
         Some(super::dataset_tokenizer(
-            &dataset,
+            dataset.reader(),
             args.tokenizer.as_deref(),
         )?)
     } else {
@@ -25,7 +25,7 @@ pub fn run(args: &TruncateArgs) -> anyhow::Result<ExitStatus> {
     let mut writer = DerivedWriter::create(
         &args.output.output,
         args.output.force,
-        &[&dataset],
+        &[dataset.reader()],
         derivation("truncate", &[&args.dataset], &args.output),
         None,
     )?;

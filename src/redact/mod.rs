@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::dataset::{Dataset, SessionData};
+use crate::dataset::{DatasetIndex, SessionData};
 use crate::schema::manifest::{CreationParameters, TableFile, Tables};
 use crate::schema::{Manifest, MessageRow, SessionRow, TurnRow};
 use crate::store::{DatasetWriter, StoreError, table_file};
@@ -554,7 +554,7 @@ pub fn run(
     observer: &mut dyn RedactObserver,
 ) -> Result<RedactReport, RedactError> {
     let detector = Detector::new()?;
-    let dataset = Dataset::open(&options.input)?;
+    let dataset = DatasetIndex::open(&options.input, false)?;
     let sessions = dataset.sessions();
     let total = sessions.len() as u64;
 

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use super::{DerivedWriter, TransformError};
-use crate::dataset::{Dataset, SessionData};
+use crate::dataset::{DatasetIndex, SessionData};
 use crate::schema::Exactness;
 
 /// Options of `anonymize`.
@@ -27,7 +27,10 @@ pub struct AnonymizeOptions {
 }
 
 /// The anonymized id of each session, by dataset position.
-pub fn anonymous_ids(dataset: &Dataset, options: AnonymizeOptions) -> BTreeMap<String, String> {
+pub fn anonymous_ids(
+    dataset: &DatasetIndex,
+    options: AnonymizeOptions,
+) -> BTreeMap<String, String> {
     let width = dataset.sessions().len().to_string().len().max(6);
     dataset
         .sessions()
@@ -46,7 +49,7 @@ pub fn anonymous_ids(dataset: &Dataset, options: AnonymizeOptions) -> BTreeMap<S
 
 /// Writes the sizes-only copy of every session.
 pub fn anonymize(
-    dataset: &Dataset,
+    dataset: &DatasetIndex,
     options: AnonymizeOptions,
     writer: &mut DerivedWriter,
 ) -> Result<(), TransformError> {

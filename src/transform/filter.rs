@@ -13,7 +13,7 @@ use regex::Regex;
 
 use super::turns::keep_turns;
 use super::{DerivedWriter, TransformError};
-use crate::dataset::{Dataset, SessionData};
+use crate::dataset::{DatasetIndex, SessionData};
 use crate::schema::TurnRow;
 use crate::stats::language::{self, LanguageCounter};
 
@@ -128,7 +128,7 @@ pub struct FilterSummary {
 
 /// Filters `dataset` into `writer`.
 pub fn filter(
-    dataset: &Dataset,
+    dataset: &DatasetIndex,
     options: &FilterOptions,
     writer: &mut DerivedWriter,
 ) -> Result<FilterSummary, TransformError> {

@@ -19,10 +19,10 @@ pub mod turns;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::dataset::{Dataset, SessionData};
+use crate::dataset::{DatasetIndex, SessionData};
 use crate::schema::manifest::{CreationParameters, Manifest, Rejects, TableFile, Tables};
 use crate::schema::{MessageRow, SCHEMA_VERSION, SessionRow, TurnRow};
-use crate::store::{DatasetWriter, StoreError, table_file};
+use crate::store::{DatasetReader, DatasetWriter, StoreError, table_file};
 
 /// Why a dataset could not be derived.
 #[derive(Debug, thiserror::Error)]
@@ -93,24 +93,23 @@ impl DerivedWriter {
     pub fn create(
         output: &Path,
         force: bool,
-        inputs: &[&Dataset],
+        inputs: &[&DatasetReader],
         derivation: Derivation,
         recounted: Option<Recounted>,
     ) -> Result<DerivedWriter, TransformError> {
         let first = inputs
             .first()
             .ok_or_else(|| TransformError::Invalid("no input dataset".to_owned()))?
-            .reader()
             .manifest();
         if recounted.is_none() {
             for other in &inputs[1..] {
-                let manifest = other.reader().manifest();
+                let manifest = other.manifest();
                 if manifest.tokenizer != first.tokenizer || manifest.hash != first.hash {
                     return Err(TransformError::Invalid(format!(
                         "`{}` and `{}` were counted with different tokenizers or hash parameters \
                          ({} vs {}); retokenize one of them first",
-                        inputs[0].reader().directory().display(),
-                        other.reader().directory().display(),
+                        inputs[0].directory().display(),
+                        other.directory().display(),
                         tokenizer_name(first),
                         tokenizer_name(manifest),
                     )));
@@ -132,7 +131,7 @@ impl DerivedWriter {
         };
         let mut skipped_files = Vec::new();
         for input in inputs {
-            let manifest = input.reader().manifest();
+            let manifest = input.manifest();
             sources.extend(manifest.sources.iter().cloned());
             rejects.count += manifest.rejects.count;
             rejects
@@ -192,7 +191,7 @@ impl DerivedWriter {
             scrub: false,
             input_names: inputs
                 .iter()
-                .map(|input| input.reader().manifest().name.clone())
+                .map(|input| input.manifest().name.clone())
                 .collect(),
         })
     }
@@ -280,9 +279,9 @@ fn tokenizer_name(manifest: &Manifest) -> String {
         .map_or_else(|| "none".to_owned(), |identity| identity.name.clone())
 }
 
-/// Copies every session of `dataset` whose index `keep` accepts, unchanged, in dataset order.
+/// Copies the sessions of `dataset` at `chosen` (ascending), unchanged, in dataset order.
 pub fn copy_sessions(
-    dataset: &Dataset,
+    dataset: &DatasetIndex,
     chosen: &[usize],
     writer: &mut DerivedWriter,
 ) -> Result<(), TransformError> {

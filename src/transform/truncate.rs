@@ -19,7 +19,7 @@ use super::filter::TokenFigure;
 use super::trajectory::{reencode, to_trajectory};
 use super::turns::keep_turns;
 use super::{DerivedWriter, TransformError};
-use crate::dataset::{Dataset, SessionData};
+use crate::dataset::{DatasetIndex, SessionData};
 use crate::tokenizer::Tokenizer;
 
 /// How turns over the limit are handled.
@@ -65,7 +65,7 @@ pub struct TruncateSummary {
 
 /// Truncates `dataset` into `writer`. `tokenizer` is required for `cut`.
 pub fn truncate(
-    dataset: &Dataset,
+    dataset: &DatasetIndex,
     options: TruncateOptions,
     tokenizer: Option<&Tokenizer>,
     writer: &mut DerivedWriter,
