@@ -3,6 +3,7 @@
 //! and `cli` know clap; only here do errors become `anyhow` with context.
 
 pub mod capacity;
+pub mod export;
 pub mod formats;
 pub mod ingest;
 pub mod replay;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Capacity(args) => capacity::run(args, out),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
+        Command::Export(args) => export::run(args),
     }
 }
 
