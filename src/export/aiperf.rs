@@ -6,9 +6,12 @@
 //! (omitted when none: AIPerf rejects an empty list), which AIPerf sends verbatim; the session's
 //! turns replay in order. `delay` is the previous turn's tool delay in ms (AIPerf waits it before
 //! sending), absent on a session's first turn; `output_length` is the reported output, else the
-//! counted one. With `--sizes-only`, `input_length` (reported input, else counted) and `hash_ids`
-//! of 512-token blocks replace the messages, so AIPerf synthesizes prompts with the same prefix
-//! sharing; this works for sizes-only datasets too.
+//! counted one. With `--sizes-only`, each line is a standalone request `{input_length,
+//! output_length, hash_ids}`: the whole context's length (reported input, else counted) and its
+//! 512-token prefix blocks, from which AIPerf synthesizes prompts with the same prefix sharing;
+//! this works for sizes-only datasets too. Those lines carry no `session_id` (nor `delay`): AIPerf
+//! treats a session's `input_length` lines as deltas and prepends the earlier turns and live
+//! answers, which would count every context several times over.
 
 use serde_json::{Map, Value};
 
@@ -46,14 +49,16 @@ pub(super) fn write(
         let mut written = 0u64;
         for (position, turn) in data.turns.iter().enumerate() {
             let mut line = Map::new();
-            line.insert(
-                "session_id".to_owned(),
-                Value::from(session.session_id.clone()),
-            );
-            if written > 0
-                && let Some(delay) = previous_delay
-            {
-                line.insert("delay".to_owned(), milliseconds(delay));
+            if !sizes_only {
+                line.insert(
+                    "session_id".to_owned(),
+                    Value::from(session.session_id.clone()),
+                );
+                if written > 0
+                    && let Some(delay) = previous_delay
+                {
+                    line.insert("delay".to_owned(), milliseconds(delay));
+                }
             }
             if sizes_only {
                 let Some(input) = input_tokens(turn) else {

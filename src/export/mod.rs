@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::dataset::{Dataset, ReconstructError, SessionData};
+use crate::formats::json::RawObject;
 use crate::schema::{Exactness, SessionRow, TurnRow};
 use crate::store::StoreError;
 
@@ -78,7 +79,7 @@ impl ExportFormat {
                 "manifest.json + traces/<task>.jsonl, one line per turn: {version, turn_id, task_id, conversation_id, conversation_idx, messages, tools, target_output_tokens, simulated_tool_delay_ms_after, recorded_tool_calls_after, recorded_*}"
             }
             ExportFormat::Aiperf => {
-                "aiperf.jsonl, one line per turn: {session_id, delay, output_length, messages, tools}; with --sizes-only {session_id, delay, input_length, output_length, hash_ids} (512-token blocks)"
+                "aiperf.jsonl, one line per turn: {session_id, delay, output_length, messages, tools}; with --sizes-only standalone {input_length, output_length, hash_ids} (512-token blocks)"
             }
             ExportFormat::Mooncake => {
                 "mooncake.jsonl, one line per turn: {timestamp, input_length, output_length, hash_ids} (512-token blocks)"
@@ -403,23 +404,75 @@ fn block_ids(
 /// The session's conversation as one message list, and whether it is the whole session: for a
 /// linear session (each turn sends every message before its output, and the outputs are the
 /// assistant messages) the message store in order, which re-reads as the same turns; otherwise
-/// the last turn's request and output, the longest view a single list can give.
-fn conversation(data: &SessionData) -> Result<(Vec<Value>, bool), ExportError> {
+/// the last turn's request and output, the longest view a single list can give. Each message is
+/// its JSON text with the stored bytes: `role`, `content`, then the other keys exactly as logged (line breaks between tokens become spaces, so a text stays on
+/// one JSONL line). Formats that readers ingest again use this, so their values keep their bytes.
+fn conversation_texts(data: &SessionData) -> Result<(Vec<String>, bool), ExportError> {
+    let text = |index: u32| message_text(data, index);
     if is_linear(data) {
-        let mut messages = Vec::with_capacity(data.messages.len());
+        let mut texts = Vec::with_capacity(data.messages.len());
         for index in 0..data.messages.len() {
-            messages.push(data.message(u32::try_from(index).unwrap_or(u32::MAX))?);
+            texts.push(text(u32::try_from(index).unwrap_or(u32::MAX))?);
         }
-        return Ok((messages, true));
+        return Ok((texts, true));
     }
-    let Some(last) = data.turns.len().checked_sub(1) else {
+    let Some(last) = data.turns.last() else {
         return Ok((Vec::new(), true));
     };
-    let mut messages = data.request(last)?.messages;
-    if let Some(output) = data.output(last)? {
-        messages.push(output);
+    let mut texts = Vec::new();
+    for range in &last.context {
+        for index in range.start..range.start.saturating_add(range.count) {
+            texts.push(text(index)?);
+        }
     }
-    Ok((messages, false))
+    if let Some(output) = last.output_message_index {
+        texts.push(text(output)?);
+    }
+    Ok((texts, false))
+}
+
+/// One stored message as JSON text, its other keys' values in their original bytes.
+fn message_text(data: &SessionData, index: u32) -> Result<String, ExportError> {
+    let row = data
+        .messages
+        .get(index as usize)
+        .filter(|row| row.message_index == index)
+        .ok_or_else(|| ReconstructError {
+            session_id: data.session.session_id.clone(),
+            message: format!("message {index} is missing"),
+        })?;
+    let mut text = String::from("{\"role\":");
+    text.push_str(&Value::from(row.role.clone()).to_string());
+    if let Some(content) = &row.content {
+        text.push_str(",\"content\":");
+        text.push_str(&Value::from(content.clone()).to_string());
+    }
+    if let Some(fields) = &row.fields_json {
+        let inner = fields
+            .trim()
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+            .ok_or_else(|| ReconstructError {
+                session_id: data.session.session_id.clone(),
+                message: format!("message {index} has bad fields"),
+            })?
+            .trim();
+        if !inner.is_empty() {
+            text.push(',');
+            text.push_str(inner);
+        }
+    }
+    text.push('}');
+    Ok(one_line(text))
+}
+
+/// JSON text on one line: a line break outside a string is whitespace (inside one it is escaped).
+fn one_line(text: String) -> String {
+    if text.contains(['\n', '\r']) {
+        text.replace(['\n', '\r'], " ")
+    } else {
+        text
+    }
 }
 
 /// Whether the session reads back from its message store as an OpenAI message list gives the same
@@ -445,22 +498,28 @@ fn is_linear(data: &SessionData) -> bool {
         .eq(outputs)
 }
 
-/// The tool list sent with a session's turns when they all send the same one (or none), else the
-/// first turn's; formats with one `tools` per session carry that.
-fn session_tools(data: &SessionData) -> Result<Vec<Value>, ExportError> {
-    let index = data.turns.iter().find_map(|turn| turn.tool_set_index);
-    let Some(index) = index else {
-        return Ok(Vec::new());
-    };
-    let Some(text) = data.session.tool_sets.get(index as usize) else {
-        return Ok(Vec::new());
-    };
-    serde_json::from_str(text).map_err(|error| {
-        ExportError::Reconstruct(ReconstructError {
-            session_id: data.session.session_id.clone(),
-            message: format!("tool set {index} is bad: {error}"),
+/// The JSON text of the tool list the session's first turn with tools sends (formats with one
+/// `tools` per session carry that); `None` when no turn sends tools.
+fn session_tools_text(data: &SessionData) -> Option<String> {
+    let index = data.turns.iter().find_map(|turn| turn.tool_set_index)?;
+    let text = data.session.tool_sets.get(index as usize)?;
+    Some(one_line(text.trim().to_owned()))
+}
+
+/// The session metadata's keys and original value texts, in order (none when it has no object).
+fn session_metadata_entries(session: &SessionRow) -> Vec<(String, String)> {
+    session
+        .metadata_json
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<RawObject>(text).ok())
+        .map(|object| {
+            object
+                .entries
+                .iter()
+                .map(|(key, raw)| (key.to_string(), one_line(raw.get().to_owned())))
+                .collect()
         })
-    })
+        .unwrap_or_default()
 }
 
 /// File-name-safe, unique names for session ids: letters, digits, `.`, `_` and `-` kept, any

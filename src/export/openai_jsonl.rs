@@ -7,12 +7,12 @@
 //! OpenAI JSONL (whose metadata is the line's other keys, `model` among them) is written back
 //! whole and ingest → export → ingest gives the same dataset.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::output::OutputDirectory;
 use super::{
-    ExportError, ExportFormat, ExportSummary, conversation, require_text, session_metadata,
-    session_tools,
+    ExportError, ExportFormat, ExportSummary, conversation_texts, require_text,
+    session_metadata_entries, session_tools_text,
 };
 use crate::dataset::Dataset;
 
@@ -29,21 +29,28 @@ pub(super) fn write(
     for session in dataset.sessions() {
         let data = dataset.load(session)?;
         require_text(ExportFormat::OpenaiJsonl, &data)?;
-        let (messages, linear) = conversation(&data)?;
+        let (messages, linear) = conversation_texts(&data)?;
         not_linear += u64::from(!linear);
-        let mut line = Map::new();
-        line.insert("id".to_owned(), Value::from(session.session_id.clone()));
-        line.insert("messages".to_owned(), Value::Array(messages));
-        let tools = session_tools(&data)?;
-        if data.turns.iter().any(|turn| turn.tool_set_index.is_some()) {
-            line.insert("tools".to_owned(), Value::Array(tools));
+        // Written as text so that every value keeps its stored bytes (a re-read stores the same).
+        let mut line = String::from("{\"id\":");
+        line.push_str(&Value::from(session.session_id.clone()).to_string());
+        line.push_str(",\"messages\":[");
+        line.push_str(&messages.join(","));
+        line.push(']');
+        if let Some(tools) = session_tools_text(&data) {
+            line.push_str(",\"tools\":");
+            line.push_str(&tools);
         }
-        for (key, value) in session_metadata(session) {
-            if !line.contains_key(&key) {
-                line.insert(key, value);
+        for (key, value) in session_metadata_entries(session) {
+            if !matches!(key.as_str(), "id" | "messages" | "tools") {
+                line.push(',');
+                line.push_str(&Value::from(key).to_string());
+                line.push(':');
+                line.push_str(&value);
             }
         }
-        file.write_line(&Value::Object(line))?;
+        line.push_str("}\n");
+        file.write(line.as_bytes())?;
         summary.sessions += 1;
         summary.turns += data.turns.len() as u64;
     }

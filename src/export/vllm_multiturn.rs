@@ -7,10 +7,10 @@
 //! one list can hold (a note says how many sessions that was). Messages are written as logged,
 //! tool calls and vendor keys included. The array is streamed element by element.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::output::OutputDirectory;
-use super::{ExportError, ExportFormat, ExportSummary, conversation, require_text};
+use super::{ExportError, ExportFormat, ExportSummary, conversation_texts, require_text};
 use crate::dataset::Dataset;
 
 /// The file written.
@@ -27,13 +27,15 @@ pub(super) fn write(
     for session in dataset.sessions() {
         let data = dataset.load(session)?;
         require_text(ExportFormat::VllmMultiturn, &data)?;
-        let (messages, linear) = conversation(&data)?;
+        let (messages, linear) = conversation_texts(&data)?;
         not_linear += u64::from(!linear);
-        let mut object = Map::new();
-        object.insert("id".to_owned(), Value::from(session.session_id.clone()));
-        object.insert("messages".to_owned(), Value::Array(messages));
         file.write(if summary.sessions == 0 { b"\n" } else { b",\n" })?;
-        let text = serde_json::to_string(&Value::Object(object)).unwrap_or_default();
+        // Messages as their stored bytes, one conversation per line.
+        let text = format!(
+            "{{\"id\":{},\"messages\":[{}]}}",
+            Value::from(session.session_id.clone()),
+            messages.join(",")
+        );
         file.write(text.as_bytes())?;
         summary.sessions += 1;
         summary.turns += data.turns.len() as u64;
