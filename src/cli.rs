@@ -169,11 +169,11 @@ pub struct ExportArgs {
 }
 
 fn export_shapes() -> String {
-    let mut text = String::from("Formats:");
-    for format in ExportFormat::ALL {
-        text.push_str(&format!("\n  {:<15} {}", format.name(), format.shape()));
-    }
-    text
+    let lines: Vec<String> = ExportFormat::ALL
+        .iter()
+        .map(|format| format!("  {:<15} {}", format.name(), format.shape()))
+        .collect();
+    format!("Formats:\n{}", lines.join("\n"))
 }
 
 /// Arguments of `trajkit schemas`.

@@ -48,12 +48,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitStatus> {
 
 /// `exported 3 sessions, 120 turns as aa-replay into `out` (4 files); skipped 2 turns (reason)`.
 fn summary_line(options: &ExportOptions, summary: &ExportSummary) -> String {
-    let mut line = format!(
+    let line = format!(
         "exported {} sessions, {} turns as {}{} into `{}` ({} files)",
         summary.sessions,
         summary.turns,
         options.format.name(),
-        if options.sizes_only { " (sizes only)" } else { "" },
+        if options.sizes_only {
+            " (sizes only)"
+        } else {
+            ""
+        },
         options.output.display(),
         summary.files.len()
     );
@@ -64,10 +68,7 @@ fn summary_line(options: &ExportOptions, summary: &ExportSummary) -> String {
             .iter()
             .map(|(reason, count)| format!("{count} {reason}"))
             .collect();
-        line.push_str(&format!(
-            "; skipped {skipped} turns ({})",
-            reasons.join(", ")
-        ));
+        return format!("{line}; skipped {skipped} turns ({})", reasons.join(", "));
     }
     line
 }

@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 
 use super::output::OutputDirectory;
 use super::{
-    ExportError, ExportFormat, ExportSummary, FileNames, input_tokens, output_tokens,
-    require_text, session_metadata, turn_metadata,
+    ExportError, ExportFormat, ExportSummary, FileNames, input_tokens, output_tokens, require_text,
+    session_metadata, turn_metadata,
 };
 use crate::dataset::{Dataset, SessionData};
 use crate::schema::TurnRow;
@@ -150,15 +150,24 @@ fn replay_line(
     if let Some(task_id) = &data.session.task_id {
         columns.insert("task_id".to_owned(), Value::from(task_id.clone()));
     }
-    columns.insert(
-        "conversation_idx".to_owned(),
-        Value::from(turn.turn_index),
-    );
+    columns.insert("conversation_idx".to_owned(), Value::from(turn.turn_index));
     let optional = [
-        ("recorded_prompt_tokens", turn.input_tokens_reported.map(Value::from)),
-        ("recorded_completion_tokens", turn.output_tokens_reported.map(Value::from)),
-        ("recorded_model_duration_ms", turn.model_latency_ms.map(Value::from)),
-        ("simulated_tool_delay_ms_after", turn.tool_delay_ms_after.map(Value::from)),
+        (
+            "recorded_prompt_tokens",
+            turn.input_tokens_reported.map(Value::from),
+        ),
+        (
+            "recorded_completion_tokens",
+            turn.output_tokens_reported.map(Value::from),
+        ),
+        (
+            "recorded_model_duration_ms",
+            turn.model_latency_ms.map(Value::from),
+        ),
+        (
+            "simulated_tool_delay_ms_after",
+            turn.tool_delay_ms_after.map(Value::from),
+        ),
     ];
     for (key, value) in optional {
         if let Some(value) = value {
@@ -293,7 +302,10 @@ impl TaskTotals {
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
             let demand = prompt.saturating_add(target);
-            self.required_context_tokens = Some(self.required_context_tokens.map_or(demand, |d| d.max(demand)));
+            self.required_context_tokens = Some(
+                self.required_context_tokens
+                    .map_or(demand, |d| d.max(demand)),
+            );
         }
     }
 

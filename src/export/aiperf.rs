@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use super::output::OutputDirectory;
 use super::{
-    ExportError, ExportFormat, ExportSummary, block_ids, input_tokens, milliseconds,
-    output_tokens, require_text,
+    ExportError, ExportFormat, ExportSummary, block_ids, input_tokens, milliseconds, output_tokens,
+    require_text,
 };
 use crate::dataset::Dataset;
 

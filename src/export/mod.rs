@@ -218,7 +218,9 @@ pub enum ExportError {
         format: &'static str,
     },
     /// A turn's stored metadata is not a JSON object.
-    #[error("session `{session_id}` turn {turn_index}: metadata_json is not a JSON object: {message}")]
+    #[error(
+        "session `{session_id}` turn {turn_index}: metadata_json is not a JSON object: {message}"
+    )]
     Metadata {
         /// The session.
         session_id: String,
@@ -330,10 +332,7 @@ fn milliseconds(value: f64) -> Value {
 }
 
 /// A turn's metadata object (`metadata_json`), empty when it has none.
-fn turn_metadata(
-    session: &SessionRow,
-    turn: &TurnRow,
-) -> Result<Map<String, Value>, ExportError> {
+fn turn_metadata(session: &SessionRow, turn: &TurnRow) -> Result<Map<String, Value>, ExportError> {
     parse_object(turn.metadata_json.as_deref()).map_err(|message| ExportError::Metadata {
         session_id: session.session_id.clone(),
         turn_index: turn.turn_index,
@@ -374,7 +373,7 @@ fn block_ids(
     let Some(stored) = data.turns.first().and_then(|turn| turn.hash_block_size) else {
         return Ok(None);
     };
-    if stored == 0 || target % stored != 0 {
+    if stored == 0 || !target.is_multiple_of(stored) {
         return Err(ExportError::BlockSize {
             format: format.name(),
             session_id: data.session.session_id.clone(),
@@ -393,7 +392,8 @@ fn block_ids(
             continue;
         };
         let full = usize::try_from(length / u64::from(target)).unwrap_or(usize::MAX);
-        let fits = keep_partial && (ids.len() as u64).saturating_sub(1) * u64::from(target) < length;
+        let fits =
+            keep_partial && (ids.len() as u64).saturating_sub(1) * u64::from(target) < length;
         if !fits {
             ids.truncate(full);
         }

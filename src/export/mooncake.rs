@@ -13,8 +13,7 @@ use serde_json::{Map, Value};
 
 use super::output::OutputDirectory;
 use super::{
-    ExportError, ExportFormat, ExportSummary, block_ids, input_tokens, milliseconds,
-    output_tokens,
+    ExportError, ExportFormat, ExportSummary, block_ids, input_tokens, milliseconds, output_tokens,
 };
 use crate::dataset::{Dataset, DatasetIndex, ScanColumns};
 

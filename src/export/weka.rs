@@ -131,11 +131,19 @@ impl Writer<'_> {
                 .get("t")
                 .and_then(Value::as_f64)
                 .map(|seconds| clock_start_ms + seconds * 1000.0)
-                .or_else(|| child_data.turns.first().and_then(|turn| trace_time(turn, epoch)))
+                .or_else(|| {
+                    child_data
+                        .turns
+                        .first()
+                        .and_then(|turn| trace_time(turn, epoch))
+                })
                 .unwrap_or(clock_start_ms);
             let requests = self.requests(child, &child_data, spawn_ms, epoch)?;
             let mut entry = Map::new();
-            entry.insert("t".to_owned(), Value::from(seconds(spawn_ms - clock_start_ms)));
+            entry.insert(
+                "t".to_owned(),
+                Value::from(seconds(spawn_ms - clock_start_ms)),
+            );
             entry.insert("type".to_owned(), Value::from("subagent"));
             let agent_id = session
                 .session_id

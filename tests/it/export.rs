@@ -90,10 +90,7 @@ fn assert_aa_round_trip(replay: &Path, manifest_name: &str) {
 
 #[test]
 fn aa_mini_replay_round_trips_line_by_line() {
-    assert_aa_round_trip(
-        &shared("data/real/aa-replay/aa-mini-v1"),
-        "manifest.json",
-    );
+    assert_aa_round_trip(&shared("data/real/aa-replay/aa-mini-v1"), "manifest.json");
 }
 
 #[test]
@@ -123,8 +120,16 @@ fn rows_without_provenance(dataset: &Path) -> Vec<Value> {
     for session in dataset.sessions() {
         let data = dataset.load(session).unwrap();
         rows.push(strip(serde_json::to_value(&data.session).unwrap()));
-        rows.extend(data.turns.iter().map(|t| strip(serde_json::to_value(t).unwrap())));
-        rows.extend(data.messages.iter().map(|m| strip(serde_json::to_value(m).unwrap())));
+        rows.extend(
+            data.turns
+                .iter()
+                .map(|t| strip(serde_json::to_value(t).unwrap())),
+        );
+        rows.extend(
+            data.messages
+                .iter()
+                .map(|m| strip(serde_json::to_value(m).unwrap())),
+        );
     }
     rows
 }
@@ -172,9 +177,13 @@ fn openai_jsonl_round_trip_gives_the_same_dataset() {
         // spaces so that each session fits on its JSONL line.
         assert_eq!(want.messages.len(), got.messages.len());
         for (want, got) in want.messages.iter().zip(&got.messages) {
-            assert_eq!((&want.role, &want.content, want.tokens), (&got.role, &got.content, got.tokens));
+            assert_eq!(
+                (&want.role, &want.content, want.tokens),
+                (&got.role, &got.content, got.tokens)
+            );
             let fields = |text: &Option<String>| {
-                text.as_deref().map(|text| serde_json::from_str::<Value>(text).unwrap())
+                text.as_deref()
+                    .map(|text| serde_json::from_str::<Value>(text).unwrap())
             };
             assert_eq!(fields(&want.fields_json), fields(&got.fields_json));
         }
@@ -195,7 +204,11 @@ fn every_format_is_byte_identical_across_runs() {
     let text = directory.path().join("text.trajkit");
     ingest(&[&sample_inputs()], &text, &[]);
     let weka = directory.path().join("weka.trajkit");
-    ingest(&[&shared("data/real/weka/trace_0291.json")], &weka, &["--tokenizer", "none"]);
+    ingest(
+        &[&shared("data/real/weka/trace_0291.json")],
+        &weka,
+        &["--tokenizer", "none"],
+    );
     let runs: [(&Path, &str, &[&str]); 8] = [
         (&text, "aa-replay", &[]),
         (&text, "aiperf", &[]),
@@ -272,7 +285,11 @@ fn sizes_formats_write_512_token_ids_that_fit_the_lengths() {
     export(&dataset, "aiperf", &output, &["--sizes-only"]);
     let lines = json_lines(&output.join("aiperf.jsonl"));
     let reader = Dataset::open(&dataset).unwrap();
-    let turns: u64 = reader.sessions().iter().map(|s| u64::from(s.turn_count)).sum();
+    let turns: u64 = reader
+        .sessions()
+        .iter()
+        .map(|s| u64::from(s.turn_count))
+        .sum();
     assert_eq!(lines.len() as u64, turns);
     for line in &lines {
         let input = line["input_length"].as_u64().unwrap();
@@ -362,17 +379,36 @@ fn text_formats_refuse_sizes_only_datasets_and_outputs_are_guarded() {
         "--force",
     ]);
     assert_eq!(refused.code, Some(2));
-    assert!(refused.stderr.contains("not a trajkit export"), "{}", refused.stderr);
-    assert_eq!(fs_err::read_to_string(foreign.join("keep.txt")).unwrap(), "mine");
+    assert!(
+        refused.stderr.contains("not a trajkit export"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        fs_err::read_to_string(foreign.join("keep.txt")).unwrap(),
+        "mine"
+    );
     // 512-token Mooncake ids cannot become 64-token Weka ids, and the flag is AIPerf's only.
-    let weka = run(["export", &dataset_shown, "--to", "weka", "-o", &shown, "--force"]);
+    let weka = run([
+        "export",
+        &dataset_shown,
+        "--to",
+        "weka",
+        "-o",
+        &shown,
+        "--force",
+    ]);
     assert_eq!(weka.code, Some(2));
     assert!(
-        weka.stderr.contains("512-token blocks, which do not divide the 64-token blocks"),
+        weka.stderr
+            .contains("512-token blocks, which do not divide the 64-token blocks"),
         "{}",
         weka.stderr
     );
-    assert!(output.join("aiperf.jsonl").is_file(), "the previous export is kept");
+    assert!(
+        output.join("aiperf.jsonl").is_file(),
+        "the previous export is kept"
+    );
     let flag = run([
         "export",
         &dataset_shown,
@@ -389,7 +425,11 @@ fn text_formats_refuse_sizes_only_datasets_and_outputs_are_guarded() {
 /// A Python 3.12 tool installed by `scripts/setup` in its own virtual environment.
 fn tool(venv: &str, name: &str) -> PathBuf {
     let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    let path = home.join(".cache/trajkit").join(venv).join("bin").join(name);
+    let path = home
+        .join(".cache/trajkit")
+        .join(venv)
+        .join("bin")
+        .join(name);
     assert!(
         path.is_file(),
         "`{}` is missing: run `scripts/setup` (it installs agentperf-local and aiperf)",
@@ -398,7 +438,7 @@ fn tool(venv: &str, name: &str) -> PathBuf {
     path
 }
 
-/// The tiktoken cache `scripts/setup` seeds with o200k_base from the tiktoken-rs crate: both
+/// The tiktoken cache `scripts/setup` seeds with `o200k_base` from the tiktoken-rs crate: both
 /// tools count tokens with it and would otherwise download it.
 fn tiktoken_cache() -> PathBuf {
     let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
@@ -430,7 +470,7 @@ fn agentperf_local_runs_the_exported_replay_without_failures() {
         .args(["--base-url", &server.base_url(), "--model", server.model()])
         .arg("--output-dir")
         .arg(&results)
-        .args(["--no-progress", "--max-output-tokens", "24"])
+        .arg("--no-progress")
         .env("TIKTOKEN_CACHE_DIR", tiktoken_cache())
         .env("HF_HUB_OFFLINE", "1")
         .output()
@@ -446,7 +486,10 @@ fn agentperf_local_runs_the_exported_replay_without_failures() {
     assert_eq!(failures["failures"], serde_json::json!([]), "{failures}");
     let turns = json_lines(&results.join("turns.jsonl"));
     assert_eq!(turns.len(), 6, "every exported turn was sent");
-    assert!(turns.iter().all(|turn| turn["success"] == true), "{turns:?}");
+    assert!(
+        turns.iter().all(|turn| turn["success"] == true),
+        "{turns:?}"
+    );
     let summary = read_json(&results.join("summary.json"));
     assert_eq!(summary["failed_turn_ids"], serde_json::json!([]));
 }
