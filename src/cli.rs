@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 
+use crate::export::ExportFormat;
 use crate::formats::SourceFormat;
 use crate::stats::GroupBy;
 
@@ -61,6 +62,9 @@ pub enum Command {
     Schemas(SchemasArgs),
     /// List the raw log formats `ingest` reads and what each one provides.
     Formats(FormatsArgs),
+    /// Write a dataset in a replay or benchmark tool's format (AA replay, AIPerf, Mooncake, Weka,
+    /// vLLM multi-turn, OpenAI JSONL).
+    Export(ExportArgs),
 }
 
 fn format_names() -> Vec<&'static str> {
@@ -192,6 +196,49 @@ pub struct RedactArgs {
     /// Print no table of counts and draw no progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Arguments of `trajkit export`.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EXIT_CODES}\n\n{}\n\n\
+The output directory is written atomically (a temporary directory renamed at the end) and holds
+.trajkit-export.json, which says what wrote it. Token targets are reported counts, else counted;
+tool delays are the recorded delay after each turn. Text formats refuse sizes-only datasets.
+Full field mapping: docs/export.md.
+
+Examples:
+  trajkit export sample.trajkit --to aa-replay -o replay
+  agentperf-local run replay/manifest.json --base-url http://127.0.0.1:8080/v1 --model m
+  trajkit export sample.trajkit --to aiperf --sizes-only -o aiperf --force", export_shapes()))]
+pub struct ExportArgs {
+    /// Dataset directory.
+    #[arg(value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// Format to write (shapes below).
+    #[arg(long, value_parser = PossibleValuesParser::new(ExportFormat::ALL.map(ExportFormat::name)))]
+    pub to: String,
+
+    /// Output directory to create.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// AIPerf only: write `input_length` and 512-token `hash_ids` instead of the messages.
+    #[arg(long)]
+    pub sizes_only: bool,
+
+    /// Replace a previous export (or an empty directory) at the output path; any other
+    /// directory is never replaced.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn export_shapes() -> String {
+    let lines: Vec<String> = ExportFormat::ALL
+        .iter()
+        .map(|format| format!("  {:<15} {}", format.name(), format.shape()))
+        .collect();
+    format!("Formats:\n{}", lines.join("\n"))
 }
 
 /// Arguments of `trajkit schemas`.

@@ -20,6 +20,7 @@ pub mod blocks;
 pub mod cli;
 pub mod commands;
 pub mod dataset;
+pub mod export;
 pub mod formats;
 pub mod ingest;
 pub mod redact;

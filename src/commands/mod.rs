@@ -5,6 +5,7 @@
 pub mod anonymize;
 pub mod capacity;
 pub mod filter;
+pub mod export;
 pub mod formats;
 pub mod ingest;
 pub mod merge;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Redact(args) => redact::run(args),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
+        Command::Export(args) => export::run(args),
     }
 }
 

@@ -21,6 +21,7 @@ fn help_texts() {
         &["redact"],
         &["schemas"],
         &["formats"],
+        &["export"],
     ] {
         let mut args: Vec<&str> = command.to_vec();
         args.push("--help");

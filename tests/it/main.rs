@@ -2,6 +2,7 @@
 
 mod corpus;
 mod datasets;
+mod export;
 mod formats;
 mod help;
 mod ingest;
