@@ -204,6 +204,27 @@ impl SessionStream {
     }
 }
 
+impl SessionStream {
+    /// The same sessions, read and decoded on a thread of their own a few sessions ahead, so that
+    /// decoding the input overlaps with whatever the caller does with each session (rewriting
+    /// commands: compressing the output). Order and content are unchanged.
+    pub fn prefetched(self) -> impl Iterator<Item = Result<SessionData, StoreError>> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(PREFETCH_SESSIONS);
+        std::thread::spawn(move || {
+            for session in self {
+                // The receiver hung up: the caller stopped early.
+                if sender.send(session).is_err() {
+                    break;
+                }
+            }
+        });
+        receiver.into_iter()
+    }
+}
+
+/// Sessions decoded ahead of the caller by `SessionStream::prefetched`.
+const PREFETCH_SESSIONS: usize = 16;
+
 impl Iterator for SessionStream {
     type Item = Result<SessionData, StoreError>;
 

@@ -4,8 +4,8 @@
 
 pub mod anonymize;
 pub mod capacity;
-pub mod filter;
 pub mod export;
+pub mod filter;
 pub mod formats;
 pub mod ingest;
 pub mod merge;

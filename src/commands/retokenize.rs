@@ -40,7 +40,7 @@ pub fn run(args: &RetokenizeArgs) -> anyhow::Result<ExitStatus> {
         }),
     )?;
     let all: Vec<usize> = (0..dataset.sessions().len()).collect();
-    let mut stream = dataset.stream(&all)?;
+    let mut stream = dataset.stream(&all)?.prefetched();
     loop {
         let batch = stream
             .by_ref()

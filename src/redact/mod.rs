@@ -562,7 +562,7 @@ pub fn run(
     observer.start("finding", total);
     let mut registry = Registry::default();
     let all: Vec<usize> = (0..sessions.len()).collect();
-    let mut stream = dataset.stream(&all)?;
+    let mut stream = dataset.stream(&all)?.prefetched();
     for window in sessions.chunks(WINDOW_SESSIONS) {
         let loaded = stream
             .by_ref()
@@ -602,7 +602,7 @@ pub fn run(
         serde_json::to_string(&manifest.tokenizer).unwrap_or_else(|_| "null".to_owned());
     let mut writer = DatasetWriter::create(&options.output, options.force, &tokenizer_json)?;
     observer.start("redacting", total);
-    let mut stream = dataset.stream(&all)?;
+    let mut stream = dataset.stream(&all)?.prefetched();
     for window in sessions.chunks(WINDOW_SESSIONS) {
         let loaded = stream
             .by_ref()

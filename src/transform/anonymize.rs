@@ -56,7 +56,7 @@ pub fn anonymize(
     let ids = anonymous_ids(dataset, options);
     let all: Vec<usize> = (0..dataset.sessions().len()).collect();
     writer.scrub_provenance();
-    for session in dataset.stream(&all)? {
+    for session in dataset.stream(&all)?.prefetched() {
         let session = session?;
         let source = session.session.source_file.clone();
         writer.write_counted_as(strip(session, options, &ids), &source)?;

@@ -138,7 +138,7 @@ pub fn filter(
     // New turn indexes of the sessions written so far, for sub-agents that name a parent turn.
     let mut turn_maps: HashMap<String, Vec<Option<u32>>> = HashMap::new();
     let all: Vec<usize> = (0..dataset.sessions().len()).collect();
-    for session in dataset.stream(&all)? {
+    for session in dataset.stream(&all)?.prefetched() {
         let session = session?;
         summary.sessions_read += 1;
         summary.turns_read += session.turns.len() as u64;

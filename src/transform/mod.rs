@@ -285,7 +285,7 @@ pub fn copy_sessions(
     chosen: &[usize],
     writer: &mut DerivedWriter,
 ) -> Result<(), TransformError> {
-    for session in dataset.stream(chosen)? {
+    for session in dataset.stream(chosen)?.prefetched() {
         writer.write(session?)?;
     }
     Ok(())

@@ -80,7 +80,7 @@ pub fn truncate(
             hash.block_size as usize
         });
     let all: Vec<usize> = (0..dataset.sessions().len()).collect();
-    for session in dataset.stream(&all)? {
+    for session in dataset.stream(&all)?.prefetched() {
         let session = session?;
         summary.sessions_read += 1;
         summary.turns_read += session.turns.len() as u64;
