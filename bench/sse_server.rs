@@ -133,13 +133,12 @@ impl Stats {
         let seconds = self.since.elapsed().as_secs_f64();
         let mut lateness = self.first_token_lateness_ms.clone();
         lateness.sort_unstable_by(f64::total_cmp);
-        let quantile = |q: f64| {
-            if lateness.is_empty() {
-                return Value::Null;
-            }
+        let quantile = |percent: usize| {
             // Nearest rank, as trajkit stats.
-            let rank = ((q * lateness.len() as f64).ceil() as usize).clamp(1, lateness.len());
-            json!(lateness[rank - 1])
+            let rank = (lateness.len() * percent).div_ceil(100).max(1);
+            lateness
+                .get(rank - 1)
+                .map_or(Value::Null, |value| json!(value))
         };
         let mean = if lateness.is_empty() {
             Value::Null
@@ -156,8 +155,8 @@ impl Stats {
             "mean_active": if seconds > 0.0 { self.active_seconds / seconds } else { 0.0 },
             "first_token_lateness_ms": {
                 "mean": mean,
-                "p50": quantile(0.5),
-                "p99": quantile(0.99),
+                "p50": quantile(50),
+                "p99": quantile(99),
                 "max": lateness.last().copied(),
             },
         });
@@ -246,12 +245,10 @@ async fn read_request(socket: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Re
         if buffer.len() > 1 << 20 {
             return None;
         }
-        let mut chunk = [0u8; 16 * 1024];
-        let read = socket.read(&mut chunk).await.ok()?;
-        if read == 0 {
+        buffer.reserve(16 * 1024);
+        if socket.read_buf(buffer).await.ok()? == 0 {
             return None;
         }
-        buffer.extend_from_slice(&chunk[..read]);
     };
     let head = std::str::from_utf8(&buffer[..header_end]).ok()?;
     let mut lines = head.split("\r\n");
@@ -267,7 +264,7 @@ async fn read_request(socket: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Re
         };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            length = value.parse().ok()?;
+            length = value.parse().ok().filter(|&length| length <= 64 << 20)?;
         } else if name.eq_ignore_ascii_case("connection") {
             close = value.eq_ignore_ascii_case("close");
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -276,12 +273,10 @@ async fn read_request(socket: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Re
         }
     }
     while buffer.len() < header_end + length {
-        let mut chunk = [0u8; 64 * 1024];
-        let read = socket.read(&mut chunk).await.ok()?;
-        if read == 0 {
+        buffer.reserve(header_end + length - buffer.len());
+        if socket.read_buf(buffer).await.ok()? == 0 {
             return None;
         }
-        buffer.extend_from_slice(&chunk[..read]);
     }
     let body = buffer[header_end..header_end + length].to_vec();
     buffer.drain(..header_end + length);

@@ -1,6 +1,6 @@
 //! `trajkit capacity`: AgentPerf's capacity search against a server, step by step on stderr, the
 //! result per tier on stdout (and as JSON with `-o`), per accelerator and per megawatt when told
-//! the hardware.
+//! the hardware, or per megawatt of the GPU power trajkit samples itself (`--nvml`).
 
 use std::io::Write;
 
@@ -15,6 +15,7 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
 
     use crate::replay::capacity::Tier;
     use crate::replay::drive::{self, CapacityOptions};
+    use crate::replay::power::PowerSampler;
     let CapacityArgs {
         dataset,
         request,
@@ -41,12 +42,8 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
     };
     let power_sampler = if nvml {
         let source = crate::replay::power::nvml_source().context("--nvml")?;
-        Some(std::sync::Arc::new(
-            crate::replay::power::PowerSampler::start(
-                source,
-                std::time::Duration::from_millis(nvml_interval_ms),
-            ),
-        ))
+        let interval = std::time::Duration::from_millis(nvml_interval_ms);
+        Some(std::sync::Arc::new(PowerSampler::start(source, interval)))
     } else {
         None
     };
@@ -64,34 +61,7 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
         "{:>7}  {:>9}  {:>7}  {:>16}  {:>13}  {:>9}  {:>9}  tiers met",
         "agents", "requests", "failed", "p25 speed tok/s", "p95 TTFT s", "power W", "NVML W"
     );
-    let (steps, results, server) = drive::capacity(&options, &search, |step| {
-        let measure = &step.measure;
-        eprintln!(
-            "{:>7}  {:>9}  {:>7}  {:>16}  {:>13}  {:>9}  {:>9}  {}",
-            measure.agents,
-            measure.requests,
-            measure.failed,
-            measure
-                .p25_output_speed
-                .map_or("–".to_owned(), |v| format!("{v:.1}")),
-            measure
-                .p95_ttft_seconds
-                .map_or("–".to_owned(), |v| format!("{v:.2}")),
-            measure
-                .mean_power_watts
-                .map_or("–".to_owned(), |v| format!("{v:.0}")),
-            measure
-                .measured_power_watts
-                .map_or("–".to_owned(), |v| format!("{v:.0}")),
-            step.tiers_met.join(" "),
-        );
-        if let Some(error) = &measure.first_error {
-            eprintln!(
-                "         first failure: {}",
-                error.chars().take(300).collect::<String>()
-            );
-        }
-    })?;
+    let (steps, results, server) = drive::capacity(&options, &search, print_step)?;
     if let Some(sampler) = &power_sampler {
         sampler.stop();
         if let Some(error) = sampler.error() {
@@ -132,6 +102,37 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
             .with_context(|| format!("failed to write `{}`", path.display()))?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// One measured step on stderr, as the search goes.
+#[cfg(feature = "replay")]
+fn print_step(step: &crate::replay::drive::CapacityStep) {
+    let measure = &step.measure;
+    eprintln!(
+        "{:>7}  {:>9}  {:>7}  {:>16}  {:>13}  {:>9}  {:>9}  {}",
+        measure.agents,
+        measure.requests,
+        measure.failed,
+        measure
+            .p25_output_speed
+            .map_or("–".to_owned(), |v| format!("{v:.1}")),
+        measure
+            .p95_ttft_seconds
+            .map_or("–".to_owned(), |v| format!("{v:.2}")),
+        measure
+            .mean_power_watts
+            .map_or("–".to_owned(), |v| format!("{v:.0}")),
+        measure
+            .measured_power_watts
+            .map_or("–".to_owned(), |v| format!("{v:.0}")),
+        step.tiers_met.join(" "),
+    );
+    if let Some(error) = &measure.first_error {
+        eprintln!(
+            "         first failure: {}",
+            error.chars().take(300).collect::<String>()
+        );
+    }
 }
 
 /// Prints each tier's result and returns them as JSON values.

@@ -234,15 +234,15 @@ mod tests {
         while sampler.error().is_none() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let samples = sampler.stop();
-        let watts: Vec<f64> = samples.iter().map(|(_, watts)| *watts).collect();
+        let taken = sampler.stop();
+        let watts: Vec<f64> = taken.iter().map(|(_, watts)| *watts).collect();
         assert_eq!(watts, vec![350.0, 350.0, 400.0]);
-        assert!(samples.windows(2).all(|pair| pair[0].0 <= pair[1].0));
+        assert!(taken.windows(2).all(|pair| pair[0].0 <= pair[1].0));
         assert_eq!(
             sampler.error().as_deref(),
             Some("GPU 0: power usage: not supported")
         );
-        let (first, last) = (samples[0].0, samples[2].0);
+        let (first, last) = (taken[0].0, taken[2].0);
         let mean = sampler.mean(first, last).unwrap();
         assert!((mean - 1100.0 / 3.0).abs() < 1e-9);
     }
