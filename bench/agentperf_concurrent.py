@@ -35,6 +35,7 @@ async def main() -> None:
     manifest_path, base_url, model = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     agents, seconds, out = int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
     backend = sys.argv[7] if len(sys.argv) > 7 else "python"
+    load_started = time.monotonic()
     manifest = load_manifest(manifest_path)
     tasks = [load_trace(manifest_path.parent / task.trace) for task in manifest.tasks]
     config = RunConfig(
@@ -54,7 +55,9 @@ async def main() -> None:
         timeout_seconds=config.request_timeout_seconds,
         max_connections=agents,
     )
+    load_seconds = time.monotonic() - load_started
     ttft_ms: list[float] = []
+    sent_at: list[float] = []
     errors: list[str] = []
     next_task = 0
     started = time.monotonic()
@@ -67,6 +70,7 @@ async def main() -> None:
             for row in rows:
                 if time.monotonic() - started >= seconds:
                     return
+                sent_at.append(time.monotonic() - started)
                 turn = await _run_turn(
                     row, config, sampling, cache_namespace, client, counter, None, asyncio.sleep
                 )
@@ -78,7 +82,15 @@ async def main() -> None:
     await asyncio.gather(*(agent() for _ in range(agents)))
     await client.close()
     with open(out, "w") as file:
-        json.dump({"ttft_ms": ttft_ms, "failed": len(errors), "first_errors": errors[:5]}, file)
+        report = {
+            "load_seconds": load_seconds,
+            "run_seconds": time.monotonic() - started,
+            "last_send_s": max(sent_at, default=None),
+            "ttft_ms": ttft_ms,
+            "failed": len(errors),
+            "first_errors": errors[:5],
+        }
+        json.dump(report, file)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ For each client run it
   reaped descendant), and the server's final counters and CPU time;
 - judges the run by the server's tally, the same for every client: tokens streamed, streams
   active (sampled mean over the steady window and the peak), first-token lateness;
+- a client sustained the load when that window lasted at least half the run and its median TTFT
+  error is below one token interval (see `sustained`);
 - the steady window is the span of samples during which the server had at least 95 % of the
   asked-for streams open: CPU and tokens over that span give CPU per token without start-up
   (Python imports, dataset loading) or ramp-down;
@@ -345,16 +347,17 @@ def report(results: dict[str, list[dict]], args) -> None:
         "client's whole process tree."
     )
     header = (
-        "| client | streams (steady mean / peak) | tokens | requests (failed) | client CPU s "
+        "| client | sustained | streams (steady mean / peak) | tokens | requests (failed) | client CPU s "
         "| CPU µs/token (whole run) | CPU µs/token (steady) | TTFT error ms mean / p50 / p99 "
         "| server CPU s | server first-token lateness ms mean / p99 |"
     )
     print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
         lateness = row["lateness"] or {}
         print(
-            f"| {name} | {fmt(row.get('steady_streams'), 0)} / {fmt(row['peak_streams'], 0)} "
+            f"| {name} | {sustained(row, args)} "
+            f"| {fmt(row.get('steady_streams'), 0)} / {fmt(row['peak_streams'], 0)} "
             f"| {fmt(row['tokens'], 0)} | {fmt(row['requests'], 0)} ({fmt(row.get('failed'), 0)}) "
             f"| {fmt(row['client_cpu_s'], 2)} | {fmt(row['cpu_us_per_token'])} "
             f"| {fmt(row['steady_us_per_token'])} "
@@ -371,6 +374,19 @@ def report(results: dict[str, list[dict]], args) -> None:
             whole = ratio(row["cpu_us_per_token"], base["cpu_us_per_token"])
             steady = ratio(row["steady_us_per_token"], base["steady_us_per_token"])
             print(f"- {name}: whole run {fmt(whole)}×, steady window {fmt(steady)}×")
+
+
+def sustained(row: dict, args) -> str:
+    """Whether the client kept up: the server had 95 % of the streams open for at least half the
+    run, and the client read the median first token less than one token interval late (a client
+    that falls behind leaves tokens in the socket buffers: the server then counts them as sent,
+    but the client's TTFT shows the lag)."""
+    kept_up = (
+        (row.get("steady_s") or 0) >= 0.5 * args.seconds
+        and row.get("ttft_err_p50") is not None
+        and row["ttft_err_p50"] < args.itl_ms
+    )
+    return "yes" if kept_up else "**no**"
 
 
 def ratio(a, b):

@@ -404,7 +404,16 @@ async fn run_agent(shared: Arc<Shared>, agent: u32) {
         let Some(session) = shared.sessions.get(index) else {
             return;
         };
-        let turns = match plan_session(&shared.dataset, session) {
+        // Reading a session decodes Parquet pages: milliseconds of CPU that, run on the async
+        // workers, would stall every stream in flight (at 1,000 agents the first ones measured
+        // seconds of false TTFT while the others loaded). The blocking pool keeps them reading.
+        let loader = Arc::clone(&shared);
+        let planned = tokio::task::spawn_blocking(move || {
+            plan_session(&loader.dataset, &loader.sessions[index])
+        })
+        .await
+        .unwrap_or_else(|error| Err(format!("reading the session failed: {error}")));
+        let turns = match planned {
             Ok(turns) => turns,
             Err(message) => {
                 // A session that cannot be rebuilt is recorded as failed on each of its turns.
