@@ -339,7 +339,9 @@ def report(results: dict[str, list[dict]], args) -> None:
             [
                 {"v": run["steady_cpu_s"] / run["steady_tokens"] * 1e6}
                 for run in runs
-                if run.get("steady_tokens")
+                # A window shorter than half the run (the client never held the streams for
+                # long) measures too little to count.
+                if run.get("steady_tokens") and run["steady_s"] >= 0.5 * args.seconds
             ],
             "v",
         )
