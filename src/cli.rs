@@ -498,6 +498,16 @@ pub struct CapacityArgs {
     #[arg(long, value_name = "FILE")]
     pub power_log: Option<PathBuf>,
 
+    /// Sample the power of every NVIDIA GPU through NVML during each step (a build with the
+    /// `nvml` feature, on the machine running the server): each step's mean measured watts, and
+    /// agents per megawatt from them.
+    #[arg(long)]
+    pub nvml: bool,
+
+    /// Milliseconds between two NVML power samples.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub nvml_interval_ms: u64,
+
     /// Write the search as JSON to this file.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

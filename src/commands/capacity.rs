@@ -1,6 +1,6 @@
 //! `trajkit capacity`: AgentPerf's capacity search against a server, step by step on stderr, the
 //! result per tier on stdout (and as JSON with `-o`), per accelerator and per megawatt when told
-//! the hardware.
+//! the hardware, or per megawatt of the GPU power trajkit samples itself (`--nvml`).
 
 use std::io::Write;
 
@@ -15,6 +15,7 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
 
     use crate::replay::capacity::Tier;
     use crate::replay::drive::{self, CapacityOptions};
+    use crate::replay::power::PowerSampler;
     let CapacityArgs {
         dataset,
         request,
@@ -25,6 +26,8 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
         accelerators,
         power_watts,
         power_log,
+        nvml,
+        nvml_interval_ms,
         output,
     } = args;
     let tiers: Vec<Tier> = tiers
@@ -37,6 +40,13 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
             .with_context(|| format!("power log `{}`", path.display()))?,
         None => Vec::new(),
     };
+    let power_sampler = if nvml {
+        let source = crate::replay::power::nvml_source().context("--nvml")?;
+        let interval = std::time::Duration::from_millis(nvml_interval_ms);
+        Some(std::sync::Arc::new(PowerSampler::start(source, interval)))
+    } else {
+        None
+    };
     let options =
         super::replay::request_options(dataset.clone(), request, std::path::PathBuf::new())?;
     let search = CapacityOptions {
@@ -45,36 +55,19 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
         window,
         max_agents,
         power_log,
+        power_sampler: power_sampler.clone(),
     };
     eprintln!(
-        "{:>7}  {:>9}  {:>7}  {:>16}  {:>13}  {:>9}  tiers met",
-        "agents", "requests", "failed", "p25 speed tok/s", "p95 TTFT s", "power W"
+        "{:>7}  {:>9}  {:>7}  {:>16}  {:>13}  {:>9}  {:>9}  tiers met",
+        "agents", "requests", "failed", "p25 speed tok/s", "p95 TTFT s", "power W", "NVML W"
     );
-    let (steps, results, server) = drive::capacity(&options, &search, |step| {
-        let measure = &step.measure;
-        eprintln!(
-            "{:>7}  {:>9}  {:>7}  {:>16}  {:>13}  {:>9}  {}",
-            measure.agents,
-            measure.requests,
-            measure.failed,
-            measure
-                .p25_output_speed
-                .map_or("–".to_owned(), |v| format!("{v:.1}")),
-            measure
-                .p95_ttft_seconds
-                .map_or("–".to_owned(), |v| format!("{v:.2}")),
-            measure
-                .mean_power_watts
-                .map_or("–".to_owned(), |v| format!("{v:.0}")),
-            step.tiers_met.join(" "),
-        );
-        if let Some(error) = &measure.first_error {
-            eprintln!(
-                "         first failure: {}",
-                error.chars().take(300).collect::<String>()
-            );
+    let (steps, results, server) = drive::capacity(&options, &search, print_step)?;
+    if let Some(sampler) = &power_sampler {
+        sampler.stop();
+        if let Some(error) = sampler.error() {
+            eprintln!("warning: NVML power sampling stopped early: {error}");
         }
-    })?;
+    }
     let tier_results = report_tiers(
         &tiers,
         &results,
@@ -98,6 +91,7 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
             "warmup_seconds": warmup.as_secs_f64(),
             "window_seconds": window.as_secs_f64(),
             "accelerators": accelerators,
+            "nvml_interval_ms": nvml.then_some(nvml_interval_ms),
             "server": server,
             "steps": steps,
             "tiers": tier_results,
@@ -108,6 +102,37 @@ pub fn run(args: CapacityArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus
             .with_context(|| format!("failed to write `{}`", path.display()))?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// One measured step on stderr, as the search goes.
+#[cfg(feature = "replay")]
+fn print_step(step: &crate::replay::drive::CapacityStep) {
+    let measure = &step.measure;
+    eprintln!(
+        "{:>7}  {:>9}  {:>7}  {:>16}  {:>13}  {:>9}  {:>9}  {}",
+        measure.agents,
+        measure.requests,
+        measure.failed,
+        measure
+            .p25_output_speed
+            .map_or("–".to_owned(), |v| format!("{v:.1}")),
+        measure
+            .p95_ttft_seconds
+            .map_or("–".to_owned(), |v| format!("{v:.2}")),
+        measure
+            .mean_power_watts
+            .map_or("–".to_owned(), |v| format!("{v:.0}")),
+        measure
+            .measured_power_watts
+            .map_or("–".to_owned(), |v| format!("{v:.0}")),
+        step.tiers_met.join(" "),
+    );
+    if let Some(error) = &measure.first_error {
+        eprintln!(
+            "         first failure: {}",
+            error.chars().take(300).collect::<String>()
+        );
+    }
 }
 
 /// Prints each tier's result and returns them as JSON values.
@@ -124,19 +149,20 @@ fn report_tiers(
     use serde_json::json;
     let mut tier_results = Vec::new();
     for (tier, &agents) in tiers.iter().zip(results) {
-        let power = power_watts.or_else(|| {
-            steps
-                .iter()
-                .find(|step| step.measure.agents == agents)
-                .and_then(|step| step.measure.mean_power_watts)
-        });
+        let step = steps.iter().find(|step| step.measure.agents == agents);
+        let power = power_watts.or_else(|| step.and_then(|step| step.measure.mean_power_watts));
+        let measured_power = step.and_then(|step| step.measure.measured_power_watts);
         let per_accelerator = accelerators.map(|k| f64::from(agents) / f64::from(k));
-        let per_megawatt = power
-            .filter(|&w| w > 0.0)
-            .map(|w| f64::from(agents) / (w / 1e6));
+        let megawatt = |watts: Option<f64>| {
+            watts
+                .filter(|&w| w > 0.0)
+                .map(|w| f64::from(agents) / (w / 1e6))
+        };
+        let per_megawatt = megawatt(power);
+        let per_megawatt_measured = megawatt(measured_power);
         writeln!(
             out,
-            "tier {}: {} agents{}{}{}",
+            "tier {}: {} agents{}{}{}{}",
             tier.name,
             agents,
             if agents >= max_agents {
@@ -146,6 +172,11 @@ fn report_tiers(
             },
             per_accelerator.map_or(String::new(), |v| format!(", {v:.2} per accelerator")),
             per_megawatt.map_or(String::new(), |v| format!(", {v:.0} per megawatt")),
+            per_megawatt_measured
+                .zip(measured_power)
+                .map_or(String::new(), |(v, w)| format!(
+                    ", {v:.0} per megawatt at the {w:.0} W NVML measured"
+                )),
         )?;
         tier_results.push(json!({
             "tier": tier,
@@ -154,6 +185,8 @@ fn report_tiers(
             "agents_per_accelerator": per_accelerator,
             "agents_per_megawatt": per_megawatt,
             "power_watts": power,
+            "measured_power_watts": measured_power,
+            "agents_per_megawatt_measured": per_megawatt_measured,
         }));
     }
     Ok(tier_results)

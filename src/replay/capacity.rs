@@ -56,6 +56,8 @@ pub struct StepMeasure {
     pub p95_ttft_seconds: Option<f64>,
     /// Mean accelerator power during the step, watts, when a power log was given.
     pub mean_power_watts: Option<f64>,
+    /// Mean total GPU power over the window as trajkit sampled it (`--nvml`), watts.
+    pub measured_power_watts: Option<f64>,
     /// The first failed request's error kind and message, to say why a step failed.
     pub first_error: Option<String>,
 }
@@ -93,6 +95,7 @@ pub fn measure_window(agents: u32, records: &[RequestRecord], warmup_ms: f64) ->
         p25_output_speed: quantile(&mut speeds, 0.25),
         p95_ttft_seconds: quantile(&mut ttfts, 0.95),
         mean_power_watts: None,
+        measured_power_watts: None,
         first_error: window.iter().find(|r| r.error_kind.is_some()).map(|r| {
             format!(
                 "{}: {}",

@@ -404,7 +404,16 @@ async fn run_agent(shared: Arc<Shared>, agent: u32) {
         let Some(session) = shared.sessions.get(index) else {
             return;
         };
-        let turns = match plan_session(&shared.dataset, session) {
+        // Reading a session decodes Parquet pages: milliseconds of CPU that, run on the async
+        // workers, would stall every stream in flight (at 1,000 agents the first ones measured
+        // seconds of false TTFT while the others loaded). The blocking pool keeps them reading.
+        let loader = Arc::clone(&shared);
+        let planned = tokio::task::spawn_blocking(move || {
+            plan_session(&loader.dataset, &loader.sessions[index])
+        })
+        .await
+        .unwrap_or_else(|error| Err(format!("reading the session failed: {error}")));
+        let turns = match planned {
             Ok(turns) => turns,
             Err(message) => {
                 // A session that cannot be rebuilt is recorded as failed on each of its turns.
@@ -723,6 +732,8 @@ pub struct CapacityOptions {
     pub max_agents: u32,
     /// Timestamped accelerator power (`unix_seconds`, watts), for per-step mean power.
     pub power_log: Vec<(f64, f64)>,
+    /// Power sampled by trajkit itself (`--nvml`) while the steps run.
+    pub power_sampler: Option<Arc<super::power::PowerSampler>>,
 }
 
 /// One measured step and the tiers it met.
@@ -776,12 +787,14 @@ pub fn capacity(
                     records.into_iter().map(|(_, record)| record).collect();
                 let mut measure =
                     measure_window(agents, &records, search.warmup.as_secs_f64() * 1000.0);
-                measure.mean_power_watts = mean_power(
-                    &search.power_log,
-                    started_unix_ms,
-                    search.warmup + search.window,
-                    search.warmup,
-                );
+                let (window_start, window_end) =
+                    window_bounds(started_unix_ms, search.warmup, search.window);
+                measure.mean_power_watts =
+                    super::power::window_mean(&search.power_log, window_start, window_end);
+                measure.measured_power_watts = search
+                    .power_sampler
+                    .as_ref()
+                    .and_then(|sampler| sampler.mean(window_start, window_end));
                 let tiers_met = search
                     .tiers
                     .iter()
@@ -808,22 +821,10 @@ pub fn capacity(
     })
 }
 
-/// Mean of the power samples inside a step's window (after its warm-up).
-fn mean_power(
-    log: &[(f64, f64)],
-    started_unix_ms: i64,
-    length: Duration,
-    warmup: Duration,
-) -> Option<f64> {
+/// A step's measured window in Unix seconds: from the end of its warm-up to the end of its
+/// window.
+fn window_bounds(started_unix_ms: i64, warmup: Duration, window: Duration) -> (f64, f64) {
     #[allow(clippy::cast_precision_loss, reason = "ms since the epoch fit in f64")]
     let start = started_unix_ms as f64 / 1000.0 + warmup.as_secs_f64();
-    #[allow(clippy::cast_precision_loss, reason = "ms since the epoch fit in f64")]
-    let end = started_unix_ms as f64 / 1000.0 + length.as_secs_f64();
-    let inside: Vec<f64> = log
-        .iter()
-        .filter(|(time, _)| (start..=end).contains(time))
-        .map(|(_, watts)| *watts)
-        .collect();
-    #[allow(clippy::cast_precision_loss, reason = "sample counts are small")]
-    (!inside.is_empty()).then(|| inside.iter().sum::<f64>() / inside.len() as f64)
+    (start, start + window.as_secs_f64())
 }

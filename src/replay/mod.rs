@@ -7,6 +7,7 @@
 pub mod capacity;
 #[cfg(feature = "replay")]
 pub mod drive;
+pub mod power;
 pub mod record;
 pub mod request;
 pub mod stream;
