@@ -395,7 +395,9 @@ pub struct RequestArgs {
     #[arg(long, default_value_t = 600.0)]
     pub request_timeout: f64,
 
-    /// Longest silence within a stream before the request is recorded as stalled, in seconds.
+    /// Longest silence within a stream, after its first event, before the request is recorded as
+    /// stalled, in seconds (the wait for the first event is prefill: only --request-timeout bounds
+    /// it).
     #[arg(long, default_value_t = 60.0)]
     pub idle_timeout: f64,
 

@@ -8,7 +8,7 @@
 //! incomplete) into a temporary directory renamed into place, so no half run is ever left.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,8 @@ pub struct ReplayOptions {
     pub api_key: Option<String>,
     /// Deadline of one request, from sending to the end of its stream.
     pub request_timeout: Duration,
-    /// Longest silence within a stream before the request is abandoned as stalled.
+    /// Longest silence within a stream, after its first event, before the request is abandoned
+    /// as stalled.
     pub idle_timeout: Duration,
     /// Draw a progress bar.
     pub progress: bool,
@@ -100,7 +101,8 @@ struct Shared {
     options: ReplayOptions,
     dataset: Dataset,
     sessions: Vec<SessionRow>,
-    next_session: AtomicUsize,
+    /// The sessions in dataset order, read in one pass as agents take them.
+    feed: Mutex<SessionFeed>,
     cancelled: AtomicBool,
     records: Mutex<Vec<(usize, RequestRecord)>>,
     client: reqwest::Client,
@@ -182,7 +184,10 @@ async fn drive_agents(
         options: options.clone(),
         dataset: prepared.dataset.clone(),
         sessions: prepared.sessions.clone(),
-        next_session: AtomicUsize::new(0),
+        feed: Mutex::new(SessionFeed {
+            stream: None,
+            taken: 0,
+        }),
         cancelled: AtomicBool::new(false),
         records: Mutex::new(Vec::new()),
         client: prepared.client.clone(),
@@ -397,22 +402,17 @@ async fn run_agent(shared: Arc<Shared>, agent: u32) {
         if shared.cancelled.load(Ordering::SeqCst) || past_duration(&shared) {
             return;
         }
-        let mut index = shared.next_session.fetch_add(1, Ordering::SeqCst);
-        if shared.options.cycle && !shared.sessions.is_empty() {
-            index %= shared.sessions.len();
-        }
-        let Some(session) = shared.sessions.get(index) else {
-            return;
-        };
         // Reading a session decodes Parquet pages: milliseconds of CPU that, run on the async
         // workers, would stall every stream in flight (at 1,000 agents the first ones measured
         // seconds of false TTFT while the others loaded). The blocking pool keeps them reading.
         let loader = Arc::clone(&shared);
-        let planned = tokio::task::spawn_blocking(move || {
-            plan_session(&loader.dataset, &loader.sessions[index])
-        })
-        .await
-        .unwrap_or_else(|error| Err(format!("reading the session failed: {error}")));
+        let taken = tokio::task::spawn_blocking(move || take_session(&loader))
+            .await
+            .unwrap_or(None);
+        let Some((index, planned)) = taken else {
+            return;
+        };
+        let session = &shared.sessions[index];
         let turns = match planned {
             Ok(turns) => turns,
             Err(message) => {
@@ -491,10 +491,49 @@ fn push_record(shared: &Shared, session_index: usize, record: RequestRecord) {
         .push((session_index, record));
 }
 
-fn plan_session(dataset: &Dataset, session: &SessionRow) -> Result<Vec<PlannedTurn>, String> {
-    let data = dataset
-        .load(session)
-        .map_err(|error| format!("cannot read the session: {error}"))?;
+/// The next session of the run in dataset order (again from the start with `cycle`), read from
+/// one streaming pass over the tables so that each page is decoded once however many agents
+/// start at once; `None` when every session was taken.
+struct SessionFeed {
+    stream: Option<crate::dataset::SessionStream>,
+    taken: usize,
+}
+
+fn take_session(shared: &Shared) -> Option<(usize, Result<Vec<PlannedTurn>, String>)> {
+    let count = shared.sessions.len();
+    let data = {
+        let mut feed = shared
+            .feed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if count == 0 || (feed.taken >= count && !shared.options.cycle) {
+            return None;
+        }
+        let index = feed.taken % count;
+        if index == 0 {
+            let all: Vec<usize> = (0..count).collect();
+            feed.stream = match shared.dataset.stream(&all) {
+                Ok(stream) => Some(stream),
+                Err(error) => {
+                    feed.taken += 1;
+                    return Some((index, Err(format!("cannot read the dataset: {error}"))));
+                }
+            };
+        }
+        feed.taken += 1;
+        let Some(data) = feed.stream.as_mut().and_then(Iterator::next) else {
+            return Some((index, Err("the dataset's tables ended early".to_owned())));
+        };
+        (index, data)
+    };
+    let (index, data) = data;
+    let planned = data
+        .map_err(|error| format!("cannot read the session: {error}"))
+        .and_then(|data| plan_session(&data));
+    Some((index, planned))
+}
+
+fn plan_session(data: &crate::dataset::SessionData) -> Result<Vec<PlannedTurn>, String> {
     let mut turns = Vec::with_capacity(data.turns.len());
     for (index, row) in data.turns.iter().enumerate() {
         if row.exactness == Exactness::SizesOnly.as_str() {
@@ -644,7 +683,13 @@ async fn read_stream(
     let mut events = response.bytes_stream().eventsource();
     let mut chunks = 0u64;
     loop {
-        let idle = tokio::time::Instant::now() + idle_timeout;
+        // Silence before the first event is prefill, which a long prompt on a busy server can
+        // make last minutes; only the request deadline bounds it.
+        let idle = if chunks == 0 {
+            deadline
+        } else {
+            tokio::time::Instant::now() + idle_timeout
+        };
         let next = tokio::time::timeout_at(idle.min(deadline), events.next()).await;
         match next {
             Err(_) => {
