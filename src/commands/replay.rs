@@ -29,6 +29,7 @@ pub fn run(args: ReplayArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> 
     options.force = force;
     options.agents = agents;
     options.duration = duration;
+    let bounded_by_time = duration.is_some();
     options.progress = !quiet && std::io::stderr().is_terminal();
     let manifest = drive::replay(options)?;
     writeln!(
@@ -44,7 +45,14 @@ pub fn run(args: ReplayArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> 
             .as_ref()
             .map_or_else(String::new, |reason| format!("; incomplete: {reason}"))
     )?;
-    Ok(if manifest.failed_requests > 0 || !manifest.complete {
+    // Stopping at --duration is what was asked for: the record still says which turns were not
+    // reached, but only failed requests or an interruption make the run a failure.
+    let ctrl_c = manifest
+        .incomplete_reason
+        .as_deref()
+        .is_some_and(|reason| reason.starts_with("interrupted"));
+    let interrupted = !manifest.complete && (ctrl_c || !bounded_by_time);
+    Ok(if manifest.failed_requests > 0 || interrupted {
         ExitStatus::Failure
     } else {
         ExitStatus::Success
