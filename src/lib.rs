@@ -27,3 +27,4 @@ pub mod schema;
 pub mod stats;
 pub mod store;
 pub mod tokenizer;
+pub mod verify;

@@ -9,6 +9,7 @@ pub mod replay;
 pub mod schemas;
 pub mod show;
 pub mod stats;
+pub mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Capacity(args) => capacity::run(args, out),
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
+        Command::Verify(args) => verify::run(args, out),
     }
 }
 
