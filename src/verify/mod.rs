@@ -263,7 +263,9 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
                 )),
                 _ => {}
             }
-            if reference_count > 1 && statistics.lower < -statistics.margin {
+            // Significantly *more* agreement than the references have with each other, by more
+            // than the margin: the whole one-sided interval lies below −margin.
+            if reference_count > 1 && statistics.upper < -statistics.margin {
                 suspicious.push(format!("SUSPICIOUS:{}", metric.name()));
             }
         }

@@ -24,3 +24,4 @@ mod stats_duckdb;
 mod stats_html;
 mod tokenizer;
 mod util;
+mod verify;
