@@ -45,9 +45,9 @@ impl CharNgrams {
             let mut grams: Vec<u128> = characters
                 .windows(order)
                 .map(|window| {
-                    window
-                        .iter()
-                        .fold(0_u128, |packed, &scalar| (packed << 21) | u128::from(scalar))
+                    window.iter().fold(0_u128, |packed, &scalar| {
+                        (packed << 21) | u128::from(scalar)
+                    })
                 })
                 .collect();
             grams.sort_unstable();

@@ -69,8 +69,9 @@ pub struct TestSettings {
 }
 
 fn t_quantile(probability: f64, degrees_of_freedom: f64) -> f64 {
-    StudentsT::new(0.0, 1.0, degrees_of_freedom)
-        .map_or(f64::NAN, |distribution| distribution.inverse_cdf(probability))
+    StudentsT::new(0.0, 1.0, degrees_of_freedom).map_or(f64::NAN, |distribution| {
+        distribution.inverse_cdf(probability)
+    })
 }
 
 /// Resamples per bootstrap task: each task has its own seeded generator, so the result does not
@@ -102,8 +103,8 @@ fn bootstrap_upper(clusters: &[(f64, u64)], settings: TestSettings) -> Option<f6
                     let (mut sum, mut turns) = (0.0, 0_u64);
                     for _ in 0..count {
                         // Lemire's multiply-shift: an index in 0..count without division.
-                        let index = ((u128::from(generator.next_u64()) * u128::from(count)) >> 64)
-                            as usize;
+                        let index =
+                            ((u128::from(generator.next_u64()) * u128::from(count)) >> 64) as usize;
                         let (cluster_sum, cluster_turns) = clusters[index];
                         sum += cluster_sum;
                         turns += cluster_turns;
@@ -197,17 +198,37 @@ mod tests {
     fn clustered_standard_error_matches_a_hand_computation() {
         // Two sessions: d = {0.1, 0.3} and {0.2}; d̄ = 0.2; cluster deviations 0.0 and 0.0 → SE 0.
         let pairs = [
-            Paired { session: 0, candidate: 0.8, reference: 0.9 },
-            Paired { session: 0, candidate: 0.6, reference: 0.9 },
-            Paired { session: 1, candidate: 0.7, reference: 0.9 },
+            Paired {
+                session: 0,
+                candidate: 0.8,
+                reference: 0.9,
+            },
+            Paired {
+                session: 0,
+                candidate: 0.6,
+                reference: 0.9,
+            },
+            Paired {
+                session: 1,
+                candidate: 0.7,
+                reference: 0.9,
+            },
         ];
         let statistics = test(&pairs, SETTINGS);
         assert!((statistics.difference - 0.2).abs() < 1e-12);
         assert!(statistics.standard_error.abs() < 1e-12);
         // Sessions {0.1}, {0.3}: d̄ 0.2, deviations ±0.1 → SE = sqrt(2 · 0.02) / 2 = 0.1.
         let pairs = [
-            Paired { session: 0, candidate: 0.8, reference: 0.9 },
-            Paired { session: 1, candidate: 0.6, reference: 0.9 },
+            Paired {
+                session: 0,
+                candidate: 0.8,
+                reference: 0.9,
+            },
+            Paired {
+                session: 1,
+                candidate: 0.6,
+                reference: 0.9,
+            },
         ];
         let statistics = test(&pairs, SETTINGS);
         assert!((statistics.standard_error - 0.1).abs() < 1e-12);
@@ -228,6 +249,10 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
         let second = pool.map(|pool| pool.install(|| test(&pairs, SETTINGS)));
         assert_eq!(Some(first.clone()), second.ok());
-        assert!(first.bootstrap_upper.is_some_and(|upper| upper > first.difference));
+        assert!(
+            first
+                .bootstrap_upper
+                .is_some_and(|upper| upper > first.difference)
+        );
     }
 }

@@ -210,7 +210,11 @@ impl From<RequestRecord> for Output {
             tool_calls: record
                 .tool_calls
                 .into_iter()
-                .map(|ServedToolCall { name, arguments, .. }| ToolCall { name, arguments })
+                .map(
+                    |ServedToolCall {
+                         name, arguments, ..
+                     }| ToolCall { name, arguments },
+                )
                 .collect(),
             finish_reason: record.finish_reason,
             output_tokens: record.output_tokens,
@@ -269,7 +273,10 @@ pub fn read_run(path: &Path) -> Result<Run, InputError> {
                     "not an output line ({{session_id, turn_index, content, ...}}): {error}"
                 ))
             })?;
-            ((plain.session_id.clone(), plain.turn_index), Output::from(plain))
+            (
+                (plain.session_id.clone(), plain.turn_index),
+                Output::from(plain),
+            )
         };
         if let Some((first_line, _)) = outputs.get(&key) {
             return Err(parse_error(format!(
@@ -339,13 +346,13 @@ fn lock_fields(manifest: &RunManifest) -> Vec<(String, String)> {
             "dataset.sessions".to_owned(),
             manifest.dataset.sessions.to_string(),
         ),
-        ("dataset.turns".to_owned(), manifest.dataset.turns.to_string()),
+        (
+            "dataset.turns".to_owned(),
+            manifest.dataset.turns.to_string(),
+        ),
         ("model".to_owned(), manifest.model.clone()),
         ("output_policy".to_owned(), manifest.output_policy.clone()),
-        (
-            "salted".to_owned(),
-            manifest.salt.is_some().to_string(),
-        ),
+        ("salted".to_owned(), manifest.salt.is_some().to_string()),
     ];
     fields.extend(
         locked_sampling(&manifest.sampling)
@@ -383,7 +390,11 @@ fn check_lock(runs: &[&Run], lock: &mut LockOutcome) -> Result<(), InputError> {
             .iter()
             .map(|(key, value)| (key.as_str(), value.as_str()))
             .collect();
-        let mut keys: Vec<&str> = expected_map.keys().chain(found_map.keys()).copied().collect();
+        let mut keys: Vec<&str> = expected_map
+            .keys()
+            .chain(found_map.keys())
+            .copied()
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         for key in keys {
@@ -414,7 +425,11 @@ pub fn run_temperature(run: &Run) -> Option<f64> {
 /// Opens the dataset, checks the runs against it and each other, and aligns their outputs by
 /// turn. References must answer every turn; a candidate's missing or failed turns are kept (as
 /// `None` or an errored output) for the guardrails.
-pub fn align(dataset_path: &Path, references: Vec<Run>, candidate: Run) -> Result<Aligned, InputError> {
+pub fn align(
+    dataset_path: &Path,
+    references: Vec<Run>,
+    candidate: Run,
+) -> Result<Aligned, InputError> {
     let dataset = Dataset::open(dataset_path).map_err(|source| InputError::Dataset {
         path: dataset_path.to_owned(),
         source,
@@ -472,9 +487,11 @@ pub fn align(dataset_path: &Path, references: Vec<Run>, candidate: Run) -> Resul
     }
     // The sessions replayed: the first `dataset.sessions` of the dataset when the references say
     // so (replay takes sessions in dataset order), else every session a reference answered.
-    let replayed_sessions = references
-        .iter()
-        .find_map(|run| run.manifest.as_ref().map(|manifest| manifest.dataset.sessions));
+    let replayed_sessions = references.iter().find_map(|run| {
+        run.manifest
+            .as_ref()
+            .map(|manifest| manifest.dataset.sessions)
+    });
     let sessions: Vec<(&str, u32)> = match replayed_sessions {
         Some(count) => dataset
             .sessions()
@@ -538,11 +555,16 @@ pub fn align(dataset_path: &Path, references: Vec<Run>, candidate: Run) -> Resul
             .collect()
     };
     let mut reference_outputs = Vec::with_capacity(references.len());
-    let mut has_manifest: Vec<bool> = references.iter().map(|run| run.manifest.is_some()).collect();
+    let mut has_manifest: Vec<bool> = references
+        .iter()
+        .map(|run| run.manifest.is_some())
+        .collect();
     has_manifest.push(candidate.manifest.is_some());
     for mut run in references {
         let outputs = take(&mut run);
-        let missing: Vec<usize> = (0..expected).filter(|&turn| outputs[turn].is_none()).collect();
+        let missing: Vec<usize> = (0..expected)
+            .filter(|&turn| outputs[turn].is_none())
+            .collect();
         if let Some(&first) = missing.first() {
             return Err(InputError::TurnSet(format!(
                 "reference `{}` has no output for {} of {expected} turns (first: session `{}` \
@@ -559,7 +581,10 @@ pub fn align(dataset_path: &Path, references: Vec<Run>, candidate: Run) -> Resul
             .enumerate()
             .find(|(_, output)| output.error.is_some())
         {
-            let failed = outputs.iter().filter(|output| output.error.is_some()).count();
+            let failed = outputs
+                .iter()
+                .filter(|output| output.error.is_some())
+                .count();
             return Err(InputError::TurnSet(format!(
                 "reference `{}` failed {failed} of {expected} turns (first: session `{}` turn {}: \
                  {}); a reference must answer every turn",
@@ -577,7 +602,9 @@ pub fn align(dataset_path: &Path, references: Vec<Run>, candidate: Run) -> Resul
     let runs_for_lock = reference_outputs
         .iter()
         .map(|outputs| outputs.iter().map(Some).collect::<Vec<_>>())
-        .chain(std::iter::once(candidate_outputs.iter().map(Option::as_ref).collect()));
+        .chain(std::iter::once(
+            candidate_outputs.iter().map(Option::as_ref).collect(),
+        ));
     let mut max_tokens: Vec<Option<Option<u64>>> = vec![None; expected];
     for (outputs, _) in runs_for_lock
         .zip(&has_manifest)

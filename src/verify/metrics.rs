@@ -83,7 +83,8 @@ impl Metric {
             Metric::ToolStruct => {
                 "1 when tool names match as a multiset and arguments are equal as canonical JSON; \
                  else mean over the union of calls of per-key argument similarity (chrF for \
-                 strings); undefined when neither output calls a tool"
+                 strings); scored on turns where any run calls a tool (a pair where neither \
+                 does scores 1)"
             }
             Metric::TextChrf => {
                 "chrF (sacrebleu: char order 6, word order 0, beta 2, whitespace removed), mean of \
@@ -435,10 +436,13 @@ pub fn tool_struct(first: &[CanonicalCall], second: &[CanonicalCall]) -> Option<
             .enumerate()
             .filter(|(index, other)| !used[*index] && other.name == call.name)
             .map(|(index, other)| (index, arguments_similarity(call, other)))
-            .fold(None, |best: Option<(usize, f64)>, (index, score)| match best {
-                Some((_, best_score)) if best_score >= score => best,
-                _ => Some((index, score)),
-            });
+            .fold(
+                None,
+                |best: Option<(usize, f64)>, (index, score)| match best {
+                    Some((_, best_score)) if best_score >= score => best,
+                    _ => Some((index, score)),
+                },
+            );
         if let Some((index, score)) = best {
             used[index] = true;
             total += score;
@@ -477,7 +481,8 @@ pub fn near_tie(first: &[TokenLogprob], second: &[TokenLogprob], gap: f64) -> Op
 #[allow(clippy::cast_precision_loss, reason = "lengths are far below 2^52")]
 pub fn compare(first: &Prepared, second: &Prepared, options: PairOptions) -> PairScores {
     let mut values = [None; METRIC_COUNT];
-    values[Metric::TriggerAgree.index()] = Some(f64::from(u8::from(first.trigger == second.trigger)));
+    values[Metric::TriggerAgree.index()] =
+        Some(f64::from(u8::from(first.trigger == second.trigger)));
     values[Metric::ToolStruct.index()] = tool_struct(&first.calls, &second.calls);
     let same = first.text == second.text;
     // Identical outputs agree fully, even empty ones (where sacrebleu's chrF is 0).
@@ -604,8 +609,8 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_and_normalizes_numbers() {
-        let value: Value = serde_json::from_str(r#"{"b": 1.0, "a": [2, {"d": 1, "c": 0.5}]}"#)
-            .unwrap_or_default();
+        let value: Value =
+            serde_json::from_str(r#"{"b": 1.0, "a": [2, {"d": 1, "c": 0.5}]}"#).unwrap_or_default();
         assert_eq!(canonical_json(&value), r#"{"a":[2,{"c":0.5,"d":1}],"b":1}"#);
     }
 
@@ -645,7 +650,12 @@ mod tests {
             Metric::EditRatio,
             Metric::RougeL,
         ] {
-            assert_eq!(scores.values[metric.index()], Some(1.0), "{}", metric.name());
+            assert_eq!(
+                scores.values[metric.index()],
+                Some(1.0),
+                "{}",
+                metric.name()
+            );
         }
         assert_eq!(scores.first_divergence, None);
     }

@@ -53,7 +53,9 @@ pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, InputError> {
         .par_iter()
         .map(|path| input::read_run(path))
         .collect::<Result<Vec<_>, _>>()?;
-    let candidate = runs.pop().ok_or_else(|| InputError::TurnSet("no candidate".to_owned()))?;
+    let candidate = runs
+        .pop()
+        .ok_or_else(|| InputError::TurnSet("no candidate".to_owned()))?;
     if let Some(required) = options.profile.required_temperature {
         for run in runs.iter().chain(std::iter::once(&candidate)) {
             if let Some(temperature) = input::run_temperature(run)
@@ -123,8 +125,11 @@ fn score_turn(
     let answered = candidate.filter(|output| output.error.is_none());
     // A missing or failed turn is scored as an empty output: it agrees with nothing.
     let candidate_prepared = Prepared::new(answered.unwrap_or(&empty));
-    let references_prepared: Vec<Prepared> = references.iter().map(|output| Prepared::new(output)).collect();
-    let candidate_pairs: Vec<metrics::PairScores> = references_prepared
+    let references_prepared: Vec<Prepared> = references
+        .iter()
+        .map(|output| Prepared::new(output))
+        .collect();
+    let mut candidate_pairs: Vec<metrics::PairScores> = references_prepared
         .iter()
         .map(|reference| metrics::compare(&candidate_prepared, reference, options))
         .collect();
@@ -132,6 +137,20 @@ fn score_turn(
     for (index, first) in references_prepared.iter().enumerate() {
         for second in &references_prepared[index + 1..] {
             reference_pairs.push(metrics::compare(first, second, options));
+        }
+    }
+    // `tool_struct` is scored on the turns where any run (candidate included) calls a tool, and
+    // there a pair where neither side does agrees fully. The selection is symmetric in all runs,
+    // so candidate↔reference and reference↔reference agreement stay exchangeable; dropping only
+    // the pairs without calls would condition on the references and bias the difference.
+    let any_calls = !candidate_prepared.calls.is_empty()
+        || references_prepared
+            .iter()
+            .any(|reference| !reference.calls.is_empty());
+    if any_calls {
+        let structure = Metric::ToolStruct.index();
+        for pair in candidate_pairs.iter_mut().chain(reference_pairs.iter_mut()) {
+            pair.values[structure].get_or_insert(1.0);
         }
     }
     let single_reference = references.len() == 1;
@@ -147,19 +166,26 @@ fn score_turn(
         }
     });
     let count_ties = |pairs: &[metrics::PairScores]| {
-        pairs.iter().fold((0, 0), |(diverged, ties), pair| match pair.near_tie {
-            Some(tie) => (diverged + 1, ties + u64::from(tie)),
-            None => (diverged, ties),
-        })
+        pairs
+            .iter()
+            .fold((0, 0), |(diverged, ties), pair| match pair.near_tie {
+                Some(tie) => (diverged + 1, ties + u64::from(tie)),
+                None => (diverged, ties),
+            })
     };
     let size = |prepared: &Prepared| (prepared.output.output_tokens, prepared.char_count as u64);
     TurnScores {
         candidate: candidate_values,
         reference: reference_values,
-        first_divergence: candidate_pairs.first().and_then(|pair| pair.first_divergence),
+        first_divergence: candidate_pairs
+            .first()
+            .and_then(|pair| pair.first_divergence),
         near_ties: [count_ties(&candidate_pairs), count_ties(&reference_pairs)],
         candidate_flags: answered.map(|output| metrics::flags(output, special)),
-        reference_flags: references.iter().map(|output| metrics::flags(output, special)).collect(),
+        reference_flags: references
+            .iter()
+            .map(|output| metrics::flags(output, special))
+            .collect(),
         candidate_size: answered.map(|_| size(&candidate_prepared)),
         reference_sizes: references_prepared.iter().map(size).collect(),
     }
@@ -167,11 +193,18 @@ fn score_turn(
 
 #[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
 fn rate(count: usize, total: usize) -> f64 {
-    if total == 0 { 0.0 } else { count as f64 / total as f64 }
+    if total == 0 {
+        0.0
+    } else {
+        count as f64 / total as f64
+    }
 }
 
 /// Scores every turn and decides. `inputs` is echoed into the report.
-#[allow(clippy::too_many_lines, reason = "one pass from scores to verdict reads best in order")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass from scores to verdict reads best in order"
+)]
 pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyReport {
     let options = PairOptions {
         near_tie_gap: profile.near_tie_gap,
@@ -185,7 +218,12 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         .map(|turn| {
             let references: Vec<&Output> =
                 aligned.references.iter().map(|run| &run[turn]).collect();
-            score_turn(aligned.candidate[turn].as_ref(), &references, options, &special)
+            score_turn(
+                aligned.candidate[turn].as_ref(),
+                &references,
+                options,
+                &special,
+            )
         })
         .collect();
 
@@ -231,8 +269,13 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
             alpha: profile.alpha,
             power: profile.power,
             margin_fraction: profile.margin_fraction,
-            resamples: if is_gated { profile.bootstrap_resamples } else { 0 },
-            seed: profile.bootstrap_seed ^ (metric.index() as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93),
+            resamples: if is_gated {
+                profile.bootstrap_resamples
+            } else {
+                0
+            },
+            seed: profile.bootstrap_seed
+                ^ (metric.index() as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93),
         };
         let statistics = decision::test(&pairs, settings);
         let outcome = if !is_gated {
@@ -241,7 +284,9 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
             "undefined"
         } else if statistics.upper < statistics.margin {
             "pass"
-        } else if statistics.difference >= statistics.margin {
+        } else if statistics.lower >= statistics.margin {
+            // Worse than the margin even at the interval's low end: established, whatever the
+            // power.
             "degraded"
         } else if statistics.standard_error.is_nan()
             || statistics.minimum_detectable_effect > statistics.margin
@@ -288,7 +333,11 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
     }
 
     // Guardrails.
-    let missing = aligned.candidate.iter().filter(|output| output.is_none()).count();
+    let missing = aligned
+        .candidate
+        .iter()
+        .filter(|output| output.is_none())
+        .count();
     let errored = aligned
         .candidate
         .iter()
@@ -299,7 +348,10 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         GuardrailReport::count("errored_turns", errored, turn_count),
     ];
     guardrails.push(length_guardrail(&scores, reference_count, profile));
-    let answered: Vec<&TurnScores> = scores.iter().filter(|turn| turn.candidate_flags.is_some()).collect();
+    let answered: Vec<&TurnScores> = scores
+        .iter()
+        .filter(|turn| turn.candidate_flags.is_some())
+        .collect();
     let flag_rates: [(&str, fn(&OutputFlags) -> bool); 4] = [
         ("truncation", |flags| flags.truncated),
         ("empty_output", |flags| flags.empty),
@@ -315,7 +367,15 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
             answered.len(),
         );
         let worst_reference = (0..reference_count)
-            .map(|run| rate(scores.iter().filter(|turn| flag(&turn.reference_flags[run])).count(), turn_count))
+            .map(|run| {
+                rate(
+                    scores
+                        .iter()
+                        .filter(|turn| flag(&turn.reference_flags[run]))
+                        .count(),
+                    turn_count,
+                )
+            })
             .fold(0.0, f64::max);
         guardrails.push(GuardrailReport::rate(
             name,
@@ -342,7 +402,12 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
     let mut ranked: Vec<(usize, f64)> = scores
         .iter()
         .enumerate()
-        .filter_map(|(turn, scores)| Some((turn, scores.reference[primary]? - scores.candidate[primary]?)))
+        .filter_map(|(turn, scores)| {
+            Some((
+                turn,
+                scores.reference[primary]? - scores.candidate[primary]?,
+            ))
+        })
         .collect();
     ranked.sort_by(|left, right| right.1.total_cmp(&left.1).then(left.0.cmp(&right.0)));
     let empty = Output::default();
@@ -350,7 +415,10 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         .into_iter()
         .take(profile.worst_turns)
         .map(|(turn, difference)| {
-            let candidate = aligned.candidate[turn].as_ref().filter(|output| output.error.is_none()).unwrap_or(&empty);
+            let candidate = aligned.candidate[turn]
+                .as_ref()
+                .filter(|output| output.error.is_none())
+                .unwrap_or(&empty);
             let reference = &aligned.references[0][turn];
             WorstTurn {
                 session_id: aligned.session_ids[aligned.turn_session[turn] as usize].clone(),
@@ -380,8 +448,14 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         config_lock: ConfigLock {
             runs: aligned.lock.runs as u64,
             runs_with_run_json: aligned.lock.runs_with_manifest as u64,
-            locked: input::LOCKED_FIELDS.iter().map(|field| (*field).to_owned()).collect(),
-            free: input::FREE_FIELDS.iter().map(|field| (*field).to_owned()).collect(),
+            locked: input::LOCKED_FIELDS
+                .iter()
+                .map(|field| (*field).to_owned())
+                .collect(),
+            free: input::FREE_FIELDS
+                .iter()
+                .map(|field| (*field).to_owned())
+                .collect(),
         },
         counts: Counts {
             sessions: aligned.session_ids.len() as u64,
@@ -398,22 +472,44 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
 }
 
 #[allow(clippy::cast_precision_loss, reason = "sizes are far below 2^52")]
-fn length_guardrail(scores: &[TurnScores], reference_count: usize, profile: &Profile) -> GuardrailReport {
-    let answered: Vec<&TurnScores> = scores.iter().filter(|turn| turn.candidate_size.is_some()).collect();
+fn length_guardrail(
+    scores: &[TurnScores],
+    reference_count: usize,
+    profile: &Profile,
+) -> GuardrailReport {
+    let answered: Vec<&TurnScores> = scores
+        .iter()
+        .filter(|turn| turn.candidate_size.is_some())
+        .collect();
     let tokens_everywhere = answered.iter().all(|turn| {
-        turn.candidate_size.is_some_and(|(tokens, _)| tokens.is_some())
-            && turn.reference_sizes.iter().all(|(tokens, _)| tokens.is_some())
+        turn.candidate_size
+            .is_some_and(|(tokens, _)| tokens.is_some())
+            && turn
+                .reference_sizes
+                .iter()
+                .all(|(tokens, _)| tokens.is_some())
     });
     let size = |(tokens, characters): (Option<u64>, u64)| {
-        if tokens_everywhere { tokens.unwrap_or_default() } else { characters }
+        if tokens_everywhere {
+            tokens.unwrap_or_default()
+        } else {
+            characters
+        }
     };
-    let candidate_total: u64 = answered.iter().filter_map(|turn| turn.candidate_size.map(size)).sum();
+    let candidate_total: u64 = answered
+        .iter()
+        .filter_map(|turn| turn.candidate_size.map(size))
+        .sum();
     let reference_total: u64 = answered
         .iter()
         .map(|turn| turn.reference_sizes.iter().copied().map(size).sum::<u64>())
         .sum();
     let reference_mean = reference_total as f64 / reference_count.max(1) as f64;
-    let ratio = if reference_mean > 0.0 { candidate_total as f64 / reference_mean } else { 1.0 };
+    let ratio = if reference_mean > 0.0 {
+        candidate_total as f64 / reference_mean
+    } else {
+        1.0
+    };
     let [low, high] = profile.length_ratio_bounds;
     GuardrailReport {
         name: "length_ratio".to_owned(),
@@ -423,7 +519,11 @@ fn length_guardrail(scores: &[TurnScores], reference_count: usize, profile: &Pro
         pass: (low..=high).contains(&ratio),
         detail: format!(
             "total output {} of the candidate's answered turns over the references' mean",
-            if tokens_everywhere { "tokens" } else { "characters (token counts are missing)" }
+            if tokens_everywhere {
+                "tokens"
+            } else {
+                "characters (token counts are missing)"
+            }
         ),
     }
 }

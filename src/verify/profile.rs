@@ -60,7 +60,9 @@ pub struct Profile {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// Not a built-in name and not a readable file.
-    #[error("no verification profile `{0}`: give a built-in name (standard, strict, greedy) or a JSON file")]
+    #[error(
+        "no verification profile `{0}`: give a built-in name (standard, strict, greedy) or a JSON file"
+    )]
     Unknown(String),
     /// Bad JSON, shape or values.
     #[error("verification profile `{name}`: {message}")]
@@ -102,7 +104,9 @@ impl Profile {
         }
         let in_open_unit = |value: f64| value > 0.0 && value < 1.0;
         if !in_open_unit(profile.alpha) || !in_open_unit(profile.power) {
-            return Err(invalid("`alpha` and `power` must lie strictly between 0 and 1".to_owned()));
+            return Err(invalid(
+                "`alpha` and `power` must lie strictly between 0 and 1".to_owned(),
+            ));
         }
         if !(profile.margin_fraction >= 0.0 && profile.margin_fraction < 1.0) {
             return Err(invalid("`margin_fraction` must lie in [0, 1)".to_owned()));

@@ -133,9 +133,7 @@ pub struct MetricReport {
 
 /// Rounds to six decimals; `None` for NaN and infinities.
 pub fn round(value: f64) -> Option<f64> {
-    value
-        .is_finite()
-        .then(|| (value * 1e6).round() / 1e6 + 0.0)
+    value.is_finite().then(|| (value * 1e6).round() / 1e6 + 0.0)
 }
 
 impl MetricReport {
@@ -200,7 +198,12 @@ impl GuardrailReport {
     }
 
     /// A rate that may exceed the worst reference's by at most `tolerance`.
-    pub fn rate(name: &str, candidate: f64, worst_reference: f64, tolerance: f64) -> GuardrailReport {
+    pub fn rate(
+        name: &str,
+        candidate: f64,
+        worst_reference: f64,
+        tolerance: f64,
+    ) -> GuardrailReport {
         GuardrailReport {
             name: name.to_owned(),
             value: round(candidate),
@@ -263,19 +266,28 @@ pub fn word_diff(old: &str, new: &str) -> String {
             DiffOp::Equal { old_index, len, .. } => {
                 out.extend(old_tokens[old_index..old_index + len].iter().copied());
             }
-            DiffOp::Delete { old_index, old_len, .. } => {
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => {
                 first_change.get_or_insert(out.len());
                 out.push_str("[-");
                 out.extend(old_tokens[old_index..old_index + old_len].iter().copied());
                 out.push_str("-]");
             }
-            DiffOp::Insert { new_index, new_len, .. } => {
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => {
                 first_change.get_or_insert(out.len());
                 out.push_str("{+");
                 out.extend(new_tokens[new_index..new_index + new_len].iter().copied());
                 out.push_str("+}");
             }
-            DiffOp::Replace { old_index, old_len, new_index, new_len } => {
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
                 first_change.get_or_insert(out.len());
                 out.push_str("[-");
                 out.extend(old_tokens[old_index..old_index + old_len].iter().copied());
@@ -286,7 +298,10 @@ pub fn word_diff(old: &str, new: &str) -> String {
         }
     }
     let start = first_change.map_or(0, |at| at.saturating_sub(DIFF_CONTEXT));
-    let start = (0..=start).rev().find(|&at| out.is_char_boundary(at)).unwrap_or(0);
+    let start = (0..=start)
+        .rev()
+        .find(|&at| out.is_char_boundary(at))
+        .unwrap_or(0);
     let mut excerpt: String = out[start..].chars().take(DIFF_LENGTH).collect();
     if start > 0 {
         excerpt.insert(0, '…');
@@ -303,7 +318,15 @@ fn figure(value: Option<f64>) -> String {
 
 /// The metric table's header.
 const METRIC_HEADER: [&str; 9] = [
-    "metric", "cand↔ref", "ref↔ref", "difference", "upper", "margin", "MDE", "gated", "pass",
+    "metric",
+    "cand↔ref",
+    "ref↔ref",
+    "difference",
+    "upper",
+    "margin",
+    "MDE",
+    "gated",
+    "pass",
 ];
 
 fn metric_cells(metric: &MetricReport) -> Vec<String> {
@@ -511,7 +534,11 @@ fn html_diff(diff: &str) -> String {
 /// One self-contained HTML page.
 pub fn render_html(report: &VerifyReport) -> String {
     let mut out = String::new();
-    let class = if report.verdict == "PASS" { "pass" } else { "fail" };
+    let class = if report.verdict == "PASS" {
+        "pass"
+    } else {
+        "fail"
+    };
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>trajkit verify: \
@@ -528,7 +555,11 @@ pub fn render_html(report: &VerifyReport) -> String {
         let _ = write!(out, "<li>{}</li>", escape_html(&line));
     }
     for warning in &report.warnings {
-        let _ = write!(out, "<li><strong>warning</strong>: {}</li>", escape_html(warning));
+        let _ = write!(
+            out,
+            "<li><strong>warning</strong>: {}</li>",
+            escape_html(warning)
+        );
     }
     out.push_str("</ul>\n<h2>Metrics</h2>\n");
     let rows: Vec<Vec<String>> = report.metrics.iter().map(metric_cells).collect();
@@ -563,7 +594,10 @@ mod tests {
 
     #[test]
     fn word_diff_marks_changes() {
-        assert_eq!(word_diff("the cat sat", "the dog sat"), "the [-cat-]{+dog+} sat");
+        assert_eq!(
+            word_diff("the cat sat", "the dog sat"),
+            "the [-cat-]{+dog+} sat"
+        );
         assert_eq!(word_diff("same", "same"), "same");
     }
 }

@@ -13,6 +13,7 @@ fn help_texts() {
         &["capacity"],
         &["schemas"],
         &["formats"],
+        &["verify"],
     ] {
         let mut args: Vec<&str> = command.to_vec();
         args.push("--help");

@@ -40,8 +40,14 @@ fn chrf_matches_sacrebleu() {
         ("ab", "abc"),
         ("Hello, World!", "hello world"),
         ("tabs\tand\nnewlines\r\n here", "tabs and newlines here"),
-        ("no-break\u{a0}space and\u{2003}em space", "no-break space and em space"),
-        ("separators\u{1c}\u{1d}\u{1e}\u{1f}inside", "separatorsinside"),
+        (
+            "no-break\u{a0}space and\u{2003}em space",
+            "no-break space and em space",
+        ),
+        (
+            "separators\u{1c}\u{1d}\u{1e}\u{1f}inside",
+            "separatorsinside",
+        ),
         ("ünïcödé ✓ 漢字かな 🙂🙂", "unicode ✓ 漢字 🙂"),
         (
             r#"{"arguments":{"command":"ls -la /tmp"},"name":"bash"}"#,
@@ -115,9 +121,11 @@ fn synthetic_dataset(directory: &Path, sessions: u32, turns: u32) -> (PathBuf, V
             if turn + 1 == turns {
                 messages.push(json!({"role": "assistant", "content": "Done."}));
             } else {
-                messages.push(json!({"role": "assistant", "content": format!("step {turn}"),
+                messages.push(
+                    json!({"role": "assistant", "content": format!("step {turn}"),
                     "tool_calls": [{"id": format!("c{turn}"), "type": "function",
-                    "function": {"name": "bash", "arguments": "{\"command\":\"ls\"}"}}]}));
+                    "function": {"name": "bash", "arguments": "{\"command\":\"ls\"}"}}]}),
+                );
                 messages.push(json!({"role": "tool", "tool_call_id": format!("c{turn}"),
                     "content": format!("output {turn}")}));
             }
@@ -145,11 +153,11 @@ fn synthetic_dataset(directory: &Path, sessions: u32, turns: u32) -> (PathBuf, V
 }
 
 const VOCABULARY: [&str; 48] = [
-    "the", "file", "function", "returns", "value", "error", "test", "fix", "check", "list",
-    "open", "read", "write", "path", "line", "code", "run", "module", "class", "import", "call",
-    "result", "string", "number", "loop", "index", "patch", "diff", "change", "update", "config",
-    "option", "parse", "token", "output", "input", "print", "return", "assert", "django",
-    "model", "query", "field", "cache", "server", "request", "response", "status",
+    "the", "file", "function", "returns", "value", "error", "test", "fix", "check", "list", "open",
+    "read", "write", "path", "line", "code", "run", "module", "class", "import", "call", "result",
+    "string", "number", "loop", "index", "patch", "diff", "change", "update", "config", "option",
+    "parse", "token", "output", "input", "print", "return", "assert", "django", "model", "query",
+    "field", "cache", "server", "request", "response", "status",
 ];
 
 fn word(generator: &mut ChaCha8Rng) -> &'static str {
@@ -163,11 +171,10 @@ fn chance(generator: &mut ChaCha8Rng, probability: f64) -> bool {
 }
 
 fn key_seed(key: &(String, u32)) -> u64 {
-    key.0
-        .bytes()
-        .fold(u64::from(key.1).wrapping_add(0x51_7c_c1_b7), |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
-        })
+    key.0.bytes().fold(
+        u64::from(key.1).wrapping_add(0x51_7c_c1_b7),
+        |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3),
+    )
 }
 
 /// How a synthetic run samples.
@@ -198,9 +205,12 @@ fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
             let alternative = word(&mut base);
             // Where the base answer's near tie is (greedy runs may flip there).
             let tie_at = (base.next_u32() as usize) % length;
-            let mut generator = ChaCha8Rng::seed_from_u64(key_seed(key) ^ style.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut generator = ChaCha8Rng::seed_from_u64(
+                key_seed(key) ^ style.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             let mut words: Vec<String> = base_words.iter().map(|&text| text.to_owned()).collect();
-            let mut command: Vec<String> = base_command.iter().map(|&text| text.to_owned()).collect();
+            let mut command: Vec<String> =
+                base_command.iter().map(|&text| text.to_owned()).collect();
             let mut tool = calls_tool;
             let mut logprobs = None;
             if style.greedy {
@@ -212,19 +222,31 @@ fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
                     .map(|text| TokenLogprob {
                         token: text.clone(),
                         logprob: -0.05,
-                        top_logprobs: vec![TopLogprob { token: text.clone(), logprob: -0.05 }],
+                        top_logprobs: vec![TopLogprob {
+                            token: text.clone(),
+                            logprob: -0.05,
+                        }],
                     })
                     .collect();
                 // At position `at` the base token and `alternative` are near-tied (0.1 nat).
-                tokens[at].top_logprobs.push(TopLogprob { token: alternative.to_owned(), logprob: -0.15 });
+                tokens[at].top_logprobs.push(TopLogprob {
+                    token: alternative.to_owned(),
+                    logprob: -0.15,
+                });
                 if near_tie_flip {
                     words[at] = alternative.to_owned();
                     tokens[at] = TokenLogprob {
                         token: alternative.to_owned(),
                         logprob: -0.1,
                         top_logprobs: vec![
-                            TopLogprob { token: alternative.to_owned(), logprob: -0.1 },
-                            TopLogprob { token: base_words[at].to_owned(), logprob: -0.12 },
+                            TopLogprob {
+                                token: alternative.to_owned(),
+                                logprob: -0.1,
+                            },
+                            TopLogprob {
+                                token: base_words[at].to_owned(),
+                                logprob: -0.12,
+                            },
                         ],
                     };
                 }
@@ -234,7 +256,10 @@ fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
                     tokens[at] = TokenLogprob {
                         token: other.clone(),
                         logprob: -2.0,
-                        top_logprobs: vec![TopLogprob { token: other, logprob: -2.0 }],
+                        top_logprobs: vec![TopLogprob {
+                            token: other,
+                            logprob: -2.0,
+                        }],
                     };
                     tokens.truncate(at + 1);
                     words.truncate(at + 1);
@@ -248,11 +273,11 @@ fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
                     }
                 }
                 for text in &mut command {
-                    if chance(&mut generator, replace / 6.0) {
+                    if chance(&mut generator, replace / 10.0) {
                         *text = word(&mut generator).to_owned();
                     }
                 }
-                if chance(&mut generator, difficulty / 20.0 + style.degradation / 2.0) {
+                if chance(&mut generator, difficulty / 40.0 + style.degradation / 2.0) {
                     tool = !tool;
                 }
             }
@@ -281,7 +306,9 @@ fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
                 turn_index: key.1,
                 finish_reason: Some(finish.to_owned()),
                 content: Some(words.join(" ")),
-                output_tokens: Some((words.len() as u64 * 4).div_ceil(3) + 12 * tool_calls.len() as u64),
+                output_tokens: Some(
+                    (words.len() as u64 * 4).div_ceil(3) + 12 * tool_calls.len() as u64,
+                ),
                 output_tokens_source: Some("usage".to_owned()),
                 tool_calls,
                 http_status: Some(200),
@@ -349,19 +376,23 @@ fn write_run(
 
 /// Whether this turn is among a seeded `fraction` of turns.
 fn selected(record: &RequestRecord, fraction: f64, salt: u64) -> bool {
-    let mut generator = ChaCha8Rng::seed_from_u64(key_seed(&(record.session_id.clone(), record.turn_index)) ^ salt);
+    let mut generator =
+        ChaCha8Rng::seed_from_u64(key_seed(&(record.session_id.clone(), record.turn_index)) ^ salt);
     chance(&mut generator, fraction)
 }
 
 /// Applies a named transformation (`truncate:F`, `shuffle_args`, `drop_tool_calls`,
 /// `duplicate_eos:F`, `drop_turns:F`).
 fn transform(records: &mut Vec<RequestRecord>, name: &str) {
-    let (kind, fraction) = name
-        .split_once(':')
-        .map_or((name, 1.0), |(kind, value)| (kind, value.parse().expect("a fraction")));
+    let (kind, fraction) = name.split_once(':').map_or((name, 1.0), |(kind, value)| {
+        (kind, value.parse().expect("a fraction"))
+    });
     match kind {
         "truncate" => {
-            for record in records.iter_mut().filter(|record| selected(record, fraction, 1)) {
+            for record in records
+                .iter_mut()
+                .filter(|record| selected(record, fraction, 1))
+            {
                 let content = record.content.take().unwrap_or_default();
                 let half: String = content.chars().take(content.chars().count() / 2).collect();
                 record.content = Some(half);
@@ -381,12 +412,19 @@ fn transform(records: &mut Vec<RequestRecord>, name: &str) {
             for record in records.iter_mut() {
                 for call in &mut record.tool_calls {
                     position += 1;
-                    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&call.arguments) else { continue };
+                    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&call.arguments)
+                    else {
+                        continue;
+                    };
                     if map.len() > 1 {
                         let keys: Vec<&String> = map.keys().collect();
                         let mut values: Vec<&Value> = map.values().collect();
                         values.rotate_left(1);
-                        let shuffled: Map<String, Value> = keys.into_iter().cloned().zip(values.into_iter().cloned()).collect();
+                        let shuffled: Map<String, Value> = keys
+                            .into_iter()
+                            .cloned()
+                            .zip(values.into_iter().cloned())
+                            .collect();
                         call.arguments = Value::Object(shuffled).to_string();
                     } else if !originals.is_empty() {
                         call.arguments = originals[position % originals.len()].clone();
@@ -403,7 +441,10 @@ fn transform(records: &mut Vec<RequestRecord>, name: &str) {
             }
         }
         "duplicate_eos" => {
-            for record in records.iter_mut().filter(|record| selected(record, fraction, 2)) {
+            for record in records
+                .iter_mut()
+                .filter(|record| selected(record, fraction, 2))
+            {
                 let content = record.content.take().unwrap_or_default();
                 record.content = Some(format!("{content}<|im_end|><|im_end|>"));
                 record.output_tokens = record.output_tokens.map(|tokens| tokens + 2);
@@ -463,10 +504,29 @@ impl SyntheticRuns {
     fn new(sessions: u32, turns: u32, greedy: bool) -> SyntheticRuns {
         let directory = temp_dir();
         let (dataset, keys) = synthetic_dataset(directory.path(), sessions, turns);
-        let runs = SyntheticRuns { directory, dataset, keys, sessions: u64::from(sessions), greedy };
+        let runs = SyntheticRuns {
+            directory,
+            dataset,
+            keys,
+            sessions: u64::from(sessions),
+            greedy,
+        };
         for seed in 1..=3 {
-            let records = synthetic_run(&runs.keys, Style { seed, degradation: 0.0, greedy });
-            write_run(&runs.reference(seed), &records, runs.planned(), runs.temperature(), seed);
+            let records = synthetic_run(
+                &runs.keys,
+                Style {
+                    seed,
+                    degradation: 0.0,
+                    greedy,
+                },
+            );
+            write_run(
+                &runs.reference(seed),
+                &records,
+                runs.planned(),
+                runs.temperature(),
+                seed,
+            );
         }
         runs
     }
@@ -493,12 +553,23 @@ impl SyntheticRuns {
             "slightly_degraded" => 0.03,
             "degraded" => 0.3,
             "reference" => {
-                let text = std::fs::read_to_string(self.reference(1).join("requests.jsonl")).expect("reference");
-                return text.lines().map(|line| serde_json::from_str(line).expect("record")).collect();
+                let text = std::fs::read_to_string(self.reference(1).join("requests.jsonl"))
+                    .expect("reference");
+                return text
+                    .lines()
+                    .map(|line| serde_json::from_str(line).expect("record"))
+                    .collect();
             }
             other => panic!("unknown candidate `{other}`"),
         };
-        synthetic_run(&self.keys, Style { seed, degradation, greedy: self.greedy })
+        synthetic_run(
+            &self.keys,
+            Style {
+                seed,
+                degradation,
+                greedy: self.greedy,
+            },
+        )
     }
 
     fn write_candidate(&self, name: &str, records: &[RequestRecord], seed: u64) -> PathBuf {
@@ -519,13 +590,18 @@ fn check_case(case: &Case, report: &verify::report::VerifyReport, on: &str) {
     );
     assert_eq!(report.verdict, case.verdict, "{context}");
     for reason in &case.reasons {
-        assert!(report.reasons.contains(reason), "missing reason {reason}: {context}");
+        assert!(
+            report.reasons.contains(reason),
+            "missing reason {reason}: {context}"
+        );
     }
     assert_eq!(!report.suspicious.is_empty(), case.suspicious, "{context}");
 }
 
 fn run_synthetic_cases(profile_name: &str, runs: &SyntheticRuns) {
-    let profile = Profile::built_in(profile_name).expect("built in").expect("parses");
+    let profile = Profile::built_in(profile_name)
+        .expect("built in")
+        .expect("parses");
     for case in case_file(profile_name).cases {
         let mut records = runs.candidate_records(&case.candidate, 4);
         for name in &case.transforms {
@@ -571,16 +647,27 @@ fn exchangeable_runs_fail_at_most_at_nominal_alpha() {
         .iter()
         .map(|&seed| {
             let path = runs.directory.path().join(format!("exchangeable{seed}"));
-            let records = synthetic_run(&runs.keys, Style { seed, degradation: 0.0, greedy: false });
+            let records = synthetic_run(
+                &runs.keys,
+                Style {
+                    seed,
+                    degradation: 0.0,
+                    greedy: false,
+                },
+            );
             write_run(&path, &records, runs.planned(), 1.0, seed);
             path
         })
         .collect();
-    let profile = Profile::built_in("standard").expect("built in").expect("parses");
+    let profile = Profile::built_in("standard")
+        .expect("built in")
+        .expect("parses");
     let mut splits = 0;
     let mut failures = Vec::new();
     for candidate in 0..paths.len() {
-        let others: Vec<usize> = (0..paths.len()).filter(|&index| index != candidate).collect();
+        let others: Vec<usize> = (0..paths.len())
+            .filter(|&index| index != candidate)
+            .collect();
         // Every three-reference subset of the other four runs.
         for subset in 0..others.len() {
             let references: Vec<PathBuf> = others
@@ -599,7 +686,10 @@ fn exchangeable_runs_fail_at_most_at_nominal_alpha() {
             .expect("valid input");
             splits += 1;
             if report.verdict != "PASS" {
-                failures.push(format!("candidate {candidate} subset {subset}: {:?}", report.reasons));
+                failures.push(format!(
+                    "candidate {candidate} subset {subset}: {:?}",
+                    report.reasons
+                ));
             }
         }
     }
@@ -631,7 +721,11 @@ fn small_fixture() -> (SyntheticRuns, PathBuf) {
 }
 
 fn verify_args(runs: &SyntheticRuns, candidate: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = vec!["verify".into(), "--dataset".into(), runs.dataset.clone().into()];
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "verify".into(),
+        "--dataset".into(),
+        runs.dataset.clone().into(),
+    ];
     args.push("--reference".into());
     args.extend(runs.references().into_iter().map(Into::into));
     args.push("--candidate".into());
@@ -650,19 +744,36 @@ fn reports_are_byte_identical_across_runs_and_thread_counts() {
             .iter()
             .map(|threads| {
                 let output = crate::util::trajkit()
-                    .args(verify_args(&runs, &candidate, &["--profile", profile, "--format", format]))
+                    .args(verify_args(
+                        &runs,
+                        &candidate,
+                        &["--profile", profile, "--format", format],
+                    ))
                     .env("RAYON_NUM_THREADS", threads)
                     .output()
                     .expect("trajkit runs");
-                (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+                (
+                    output.status.code(),
+                    String::from_utf8_lossy(&output.stdout).into_owned(),
+                )
             })
             .collect();
-        assert!(matches!(outputs[0].0, Some(0 | 1)), "{format}: {:?}", outputs[0]);
-        assert!(outputs.iter().all(|output| output == &outputs[0]), "{format} differs between thread counts");
+        assert!(
+            matches!(outputs[0].0, Some(0 | 1)),
+            "{format}: {:?}",
+            outputs[0]
+        );
+        assert!(
+            outputs.iter().all(|output| output == &outputs[0]),
+            "{format} differs between thread counts"
+        );
         let first_line = outputs[0].1.lines().next().unwrap_or_default().to_owned();
         let leads_with_verdict = match format {
             "json" => outputs[0].1.contains("\"verdict\""),
-            "html" => outputs[0].1.contains("<h1 class=\"pass\">PASS") || outputs[0].1.contains("<h1 class=\"fail\">FAIL"),
+            "html" => {
+                outputs[0].1.contains("<h1 class=\"pass\">PASS")
+                    || outputs[0].1.contains("<h1 class=\"fail\">FAIL")
+            }
             _ => first_line.contains("PASS") || first_line.contains("FAIL"),
         };
         assert!(leads_with_verdict, "{format}: {first_line}");
@@ -673,24 +784,65 @@ fn reports_are_byte_identical_across_runs_and_thread_counts() {
 fn exit_codes_follow_the_verdict_and_the_report_can_be_written_to_a_file() {
     let (runs, profile) = small_fixture();
     let profile = profile.to_str().expect("utf-8 path");
+    // At 60 turns an honest run is rarely decided; a reused reference always passes (flagged).
+    let reused = runs.write_candidate("reused", &runs.candidate_records("reference", 4), 4);
     let honest = runs.write_candidate("honest", &runs.candidate_records("honest", 4), 4);
     let output = runs.directory.path().join("report.json");
-    let outcome = run(verify_args(&runs, &honest, &["--profile", profile, "--format", "json", "-o", output.to_str().expect("utf-8")]));
-    assert_eq!(outcome.code, Some(0), "{}{}", outcome.stdout, outcome.stderr);
+    let outcome = run(verify_args(
+        &runs,
+        &reused,
+        &[
+            "--profile",
+            profile,
+            "--format",
+            "json",
+            "-o",
+            output.to_str().expect("utf-8"),
+        ],
+    ));
+    assert_eq!(
+        outcome.code,
+        Some(0),
+        "{}{}",
+        outcome.stdout,
+        outcome.stderr
+    );
     assert!(outcome.stderr.starts_with("PASS"), "{}", outcome.stderr);
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&output).expect("report")).expect("json");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&output).expect("report")).expect("json");
     assert_eq!(report["verdict"], "PASS");
+    assert!(
+        report["suspicious"]
+            .to_string()
+            .contains("SUSPICIOUS:text_chrf"),
+        "{}",
+        report["suspicious"]
+    );
     assert_eq!(report["report"], "trajkit-verify-report");
     let mut records = runs.candidate_records("honest", 4);
     transform(&mut records, "drop_tool_calls");
     let dropped = runs.write_candidate("dropped", &records, 4);
     let outcome = run(verify_args(&runs, &dropped, &["--profile", profile]));
-    assert_eq!(outcome.code, Some(1), "{}{}", outcome.stdout, outcome.stderr);
-    assert!(outcome.stdout.starts_with("FAIL (profile small): "), "{}", outcome.stdout);
+    assert_eq!(
+        outcome.code,
+        Some(1),
+        "{}{}",
+        outcome.stdout,
+        outcome.stderr
+    );
+    assert!(
+        outcome.stdout.starts_with("FAIL (profile small): "),
+        "{}",
+        outcome.stdout
+    );
     // With the built-in standard profile the 60-turn fixture is too small to decide.
     let outcome = run(verify_args(&runs, &honest, &[]));
     assert_eq!(outcome.code, Some(1));
-    assert!(outcome.stdout.contains("UNDERPOWERED:sample_size"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("UNDERPOWERED:sample_size"),
+        "{}",
+        outcome.stdout
+    );
 }
 
 #[test]
@@ -709,7 +861,13 @@ fn one_reference_gives_a_weaker_verdict_and_says_why() {
         profile.as_os_str(),
     ]);
     assert_eq!(outcome.code, Some(1), "{}", outcome.stdout);
-    assert!(outcome.stdout.contains("one reference run: there is no reference↔reference noise floor"), "{}", outcome.stdout);
+    assert!(
+        outcome
+            .stdout
+            .contains("one reference run: there is no reference↔reference noise floor"),
+        "{}",
+        outcome.stdout
+    );
 }
 
 #[test]
@@ -722,14 +880,26 @@ fn invalid_inputs_exit_2_without_a_verdict() {
     // A turn the dataset does not have.
     let mut records = honest.clone();
     records[0].turn_index = 99;
-    cases.push(("unknown turn", runs.write_candidate("unknown-turn", &records, 4), "not a turn 99"));
+    cases.push((
+        "unknown turn",
+        runs.write_candidate("unknown-turn", &records, 4),
+        "not a turn 99",
+    ));
     let mut records = honest.clone();
     records[0].session_id = "nope".to_owned();
-    cases.push(("unknown session", runs.write_candidate("unknown-session", &records, 4), "session `nope` is not in the dataset"));
+    cases.push((
+        "unknown session",
+        runs.write_candidate("unknown-session", &records, 4),
+        "session `nope` is not in the dataset",
+    ));
     // A turn recorded twice.
     let mut records = honest.clone();
     records.push(records[0].clone());
-    cases.push(("duplicate", runs.write_candidate("duplicate", &records, 4), "recorded twice"));
+    cases.push((
+        "duplicate",
+        runs.write_candidate("duplicate", &records, 4),
+        "recorded twice",
+    ));
     // Different sampling (config lock): temperature 0.7 instead of 1.
     let path = directory.join("candidate-hot");
     write_run(&path, &honest, runs.planned(), 0.7, 4);
@@ -737,7 +907,11 @@ fn invalid_inputs_exit_2_without_a_verdict() {
     // Different max_tokens on one turn.
     let mut records = honest.clone();
     records[3].max_tokens = Some(1000);
-    cases.push(("max_tokens", runs.write_candidate("max-tokens", &records, 4), "max_tokens differs"));
+    cases.push((
+        "max_tokens",
+        runs.write_candidate("max-tokens", &records, 4),
+        "max_tokens differs",
+    ));
     // Unreadable and malformed files.
     cases.push(("missing file", directory.join("nowhere"), "cannot read"));
     let path = directory.join("candidate-broken");
@@ -747,28 +921,70 @@ fn invalid_inputs_exit_2_without_a_verdict() {
     cases.push(("malformed line", path, "line 1"));
     for (name, candidate, expected) in cases {
         let outcome = run(verify_args(&runs, &candidate, &["--profile", profile]));
-        assert_eq!(outcome.code, Some(2), "{name}: {}{}", outcome.stdout, outcome.stderr);
-        assert!(outcome.stdout.is_empty(), "{name}: no verdict expected: {}", outcome.stdout);
-        assert!(outcome.stderr.contains(expected), "{name}: {}", outcome.stderr);
-        assert!(!outcome.stderr.contains("panicked"), "{name}: {}", outcome.stderr);
+        assert_eq!(
+            outcome.code,
+            Some(2),
+            "{name}: {}{}",
+            outcome.stdout,
+            outcome.stderr
+        );
+        assert!(
+            outcome.stdout.is_empty(),
+            "{name}: no verdict expected: {}",
+            outcome.stdout
+        );
+        assert!(
+            outcome.stderr.contains(expected),
+            "{name}: {}",
+            outcome.stderr
+        );
+        assert!(
+            !outcome.stderr.contains("panicked"),
+            "{name}: {}",
+            outcome.stderr
+        );
     }
     // A reference that misses a turn is not a reference.
-    let mut records = synthetic_run(&runs.keys, Style { seed: 9, degradation: 0.0, greedy: false });
+    let mut records = synthetic_run(
+        &runs.keys,
+        Style {
+            seed: 9,
+            degradation: 0.0,
+            greedy: false,
+        },
+    );
     records.pop();
     let short = directory.join("short-reference");
     write_run(&short, &records, runs.planned(), 1.0, 9);
     let honest_path = runs.write_candidate("honest", &honest, 4);
     let outcome = run([
-        "verify".as_ref(), "--dataset".as_ref(), runs.dataset.as_os_str(),
-        "--reference".as_ref(), runs.reference(1).as_os_str(), short.as_os_str(),
-        "--candidate".as_ref(), honest_path.as_os_str(), "--profile".as_ref(), profile.as_ref(),
+        "verify".as_ref(),
+        "--dataset".as_ref(),
+        runs.dataset.as_os_str(),
+        "--reference".as_ref(),
+        runs.reference(1).as_os_str(),
+        short.as_os_str(),
+        "--candidate".as_ref(),
+        honest_path.as_os_str(),
+        "--profile".as_ref(),
+        profile.as_ref(),
     ]);
     assert_eq!(outcome.code, Some(2), "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("a reference must answer every turn"), "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("a reference must answer every turn"),
+        "{}",
+        outcome.stderr
+    );
     // The greedy profile refuses sampled runs.
     let outcome = run(verify_args(&runs, &honest_path, &["--profile", "greedy"]));
     assert_eq!(outcome.code, Some(2), "{}", outcome.stderr);
-    assert!(outcome.stderr.contains("temperature 0"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("temperature 0"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]
@@ -782,17 +998,137 @@ fn plain_output_files_are_read_and_their_lock_is_reported_unchecked() {
             .iter()
             .map(|call| json!({"type": "function", "function": {"name": call.name, "arguments": call.arguments}}))
             .collect();
-        lines.push_str(&json!({
-            "session_id": record.session_id, "turn_index": record.turn_index,
-            "content": record.content, "tool_calls": tool_calls,
-            "finish_reason": record.finish_reason, "output_tokens": record.output_tokens,
-        }).to_string());
+        lines.push_str(
+            &json!({
+                "session_id": record.session_id, "turn_index": record.turn_index,
+                "content": record.content, "tool_calls": tool_calls,
+                "finish_reason": record.finish_reason, "output_tokens": record.output_tokens,
+            })
+            .to_string(),
+        );
         lines.push('\n');
     }
     std::fs::write(&plain, lines).expect("write plain");
-    let outcome = run(verify_args(&runs, &plain, &["--profile", profile.to_str().expect("utf-8"), "--format", "json"]));
-    assert_eq!(outcome.code, Some(0), "{}{}", outcome.stdout, outcome.stderr);
+    let outcome = run(verify_args(
+        &runs,
+        &plain,
+        &[
+            "--profile",
+            profile.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+    ));
+    assert!(
+        matches!(outcome.code, Some(0 | 1)),
+        "{}{}",
+        outcome.stdout,
+        outcome.stderr
+    );
     let report: Value = serde_json::from_str(&outcome.stdout).expect("json");
     assert_eq!(report["config_lock"]["runs_with_run_json"], 3);
-    assert!(report["warnings"].to_string().contains("plain output file"), "{}", report["warnings"]);
+    assert!(
+        report["warnings"].to_string().contains("plain output file"),
+        "{}",
+        report["warnings"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real served outputs (tests/fixtures/verify, made by scripts/make-verify-fixtures)
+
+/// The real fixture: `dataset`, `ref-1..3`, `honest`, `q2k` (`TRAJKIT_VERIFY_FIXTURES` overrides
+/// the location). Missing fixtures fail the test.
+fn real_fixture() -> PathBuf {
+    let path = std::env::var_os("TRAJKIT_VERIFY_FIXTURES")
+        .map_or_else(|| repo().join("tests/fixtures/verify"), PathBuf::from);
+    assert!(
+        path.join("honest/run.json").is_file(),
+        "`{}` lacks the verify fixtures (scripts/make-verify-fixtures makes them)",
+        path.display()
+    );
+    path
+}
+
+/// The standard cases marked `real`, on the real fixture with a profile whose sample-size floor
+/// the 57-turn fixture meets. The honest candidate and the reused reference must not FAIL as
+/// DEGRADED or on a guardrail (at 57 turns an honest run may still be UNDERPOWERED: that is the
+/// honest answer), and every negative control must FAIL.
+#[test]
+fn real_fixture_controls() {
+    let fixture = real_fixture();
+    let text = std::fs::read_to_string(repo().join("verifiers/standard.json")).expect("profile");
+    let mut profile: Profile = serde_json::from_str(&text).expect("profile");
+    profile.name = "standard-fixture".to_owned();
+    profile.min_sessions = 5;
+    profile.min_turns = 40;
+    let references: Vec<PathBuf> = (1..=3)
+        .map(|index| fixture.join(format!("ref-{index}")))
+        .collect();
+    let work = temp_dir();
+    let read = |name: &str| -> (String, Vec<RequestRecord>) {
+        let directory = fixture.join(name);
+        let manifest = std::fs::read_to_string(directory.join("run.json")).expect("run.json");
+        let records = std::fs::read_to_string(directory.join("requests.jsonl"))
+            .expect("requests")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("record"))
+            .collect();
+        (manifest, records)
+    };
+    for case in case_file("standard")
+        .cases
+        .into_iter()
+        .filter(|case| case.real)
+    {
+        let source = match case.candidate.as_str() {
+            "honest" => "honest",
+            "degraded" => "q2k",
+            "reference" => "ref-1",
+            other => panic!("no real fixture for `{other}`"),
+        };
+        let (manifest, mut records) = read(source);
+        for name in &case.transforms {
+            transform(&mut records, name);
+        }
+        let candidate = work.path().join(&case.name);
+        std::fs::create_dir_all(&candidate).expect("dir");
+        std::fs::write(candidate.join("run.json"), manifest).expect("run.json");
+        let lines: String = records
+            .iter()
+            .map(|record| serde_json::to_string(record).expect("record") + "\n")
+            .collect();
+        std::fs::write(candidate.join("requests.jsonl"), lines).expect("requests");
+        let report = verify::verify(&VerifyOptions {
+            dataset: fixture.join("dataset"),
+            references: references.clone(),
+            candidate,
+            profile: profile.clone(),
+        })
+        .expect("valid input");
+        eprintln!(
+            "real fixture, case {}: {}",
+            case.name,
+            verify::report::verdict_line(&report)
+        );
+        if case.verdict == "PASS" {
+            assert!(
+                report
+                    .reasons
+                    .iter()
+                    .all(|reason| reason.starts_with("UNDERPOWERED")),
+                "case {}: {}",
+                case.name,
+                verify::report::render_table(&report)
+            );
+        } else {
+            assert_eq!(
+                report.verdict,
+                "FAIL",
+                "case {}: {}",
+                case.name,
+                verify::report::render_table(&report)
+            );
+        }
+    }
 }
