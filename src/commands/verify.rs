@@ -32,7 +32,7 @@ pub fn load_profile(name: &str) -> Result<Profile, ProfileError> {
     if !path.is_file() {
         return Err(ProfileError::Unknown(name.to_owned()));
     }
-    let text = std::fs::read_to_string(path).map_err(|error| ProfileError::Invalid {
+    let text = fs_err::read_to_string(path).map_err(|error| ProfileError::Invalid {
         name: name.to_owned(),
         message: error.to_string(),
     })?;

@@ -528,6 +528,10 @@ pub fn compare(first: &Prepared, second: &Prepared, options: PairOptions) -> Pai
 
 /// The absolute checks of one output (guardrails compare their rates across runs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "four independent checks, each read by name"
+)]
 pub struct OutputFlags {
     /// Stopped at `max_tokens` (`finish_reason` `length`).
     pub truncated: bool,

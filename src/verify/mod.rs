@@ -191,6 +191,9 @@ fn score_turn(
     }
 }
 
+/// One absolute check of an output, by name in the guardrails.
+type FlagCheck = fn(&OutputFlags) -> bool;
+
 #[allow(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
 fn rate(count: usize, total: usize) -> f64 {
     if total == 0 {
@@ -352,7 +355,7 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         .iter()
         .filter(|turn| turn.candidate_flags.is_some())
         .collect();
-    let flag_rates: [(&str, fn(&OutputFlags) -> bool); 4] = [
+    let flag_rates: [(&str, FlagCheck); 4] = [
         ("truncation", |flags| flags.truncated),
         ("empty_output", |flags| flags.empty),
         ("invalid_tool_arguments", |flags| flags.invalid_arguments),

@@ -569,10 +569,10 @@ pub fn render_html(report: &VerifyReport) -> String {
     html_table(&mut out, &GUARDRAIL_HEADER, &rows);
     out.push_str("<h2>Worst turns</h2>\n");
     for worst in &report.worst {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<h3>session {} turn {}</h3><p>chrF difference {}, cand↔ref {}, ref↔ref {}, first \
-             divergence at character {}</p><pre>{}</pre>\n",
+             divergence at character {}</p><pre>{}</pre>",
             escape_html(&worst.session_id),
             worst.turn_index,
             figure(worst.difference),

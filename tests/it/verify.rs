@@ -75,7 +75,7 @@ fn chrf_matches_sacrebleu() {
     }
     let directory = temp_dir();
     let input = directory.path().join("pairs.json");
-    std::fs::write(&input, serde_json::to_string(&pairs).expect("json")).expect("write pairs");
+    fs_err::write(&input, serde_json::to_string(&pairs).expect("json")).expect("write pairs");
     let output = std::process::Command::new(python())
         .arg(repo().join("tests/python/chrf_reference.py"))
         .arg(&input)
@@ -134,7 +134,7 @@ fn synthetic_dataset(directory: &Path, sessions: u32, turns: u32) -> (PathBuf, V
         lines.push('\n');
     }
     let source = directory.join("chats.jsonl");
-    std::fs::write(&source, lines).expect("write chats");
+    fs_err::write(&source, lines).expect("write chats");
     let dataset = directory.join("synthetic.trajkit");
     run_ok([
         "ingest".as_ref(),
@@ -191,6 +191,10 @@ struct Style {
 }
 
 /// One run's records over `keys`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one generative model, read top to bottom: base answer, run noise, record"
+)]
 fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
     keys.iter()
         .map(|key| {
@@ -234,7 +238,7 @@ fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
                     logprob: -0.15,
                 });
                 if near_tie_flip {
-                    words[at] = alternative.to_owned();
+                    alternative.clone_into(&mut words[at]);
                     tokens[at] = TokenLogprob {
                         token: alternative.to_owned(),
                         logprob: -0.1,
@@ -252,7 +256,7 @@ fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
                 }
                 if far_flip {
                     let other = format!("{}x", word(&mut generator));
-                    words[at] = other.clone();
+                    words[at].clone_from(&other);
                     tokens[at] = TokenLogprob {
                         token: other.clone(),
                         logprob: -2.0,
@@ -269,12 +273,12 @@ fn synthetic_run(keys: &[(String, u32)], style: Style) -> Vec<RequestRecord> {
                 let replace = difficulty + style.degradation;
                 for text in &mut words {
                     if chance(&mut generator, replace) {
-                        *text = word(&mut generator).to_owned();
+                        word(&mut generator).clone_into(text);
                     }
                 }
                 for text in &mut command {
                     if chance(&mut generator, replace / 10.0) {
-                        *text = word(&mut generator).to_owned();
+                        word(&mut generator).clone_into(text);
                     }
                 }
                 if chance(&mut generator, difficulty / 40.0 + style.degradation / 2.0) {
@@ -329,7 +333,7 @@ fn write_run(
     seed: u64,
 ) {
     let (sessions, turns) = planned;
-    std::fs::create_dir_all(directory).expect("run directory");
+    fs_err::create_dir_all(directory).expect("run directory");
     let mut sampling = Map::new();
     sampling.insert("temperature".to_owned(), json!(temperature));
     sampling.insert("seed".to_owned(), json!(seed));
@@ -358,7 +362,7 @@ fn write_run(
         requests: records.len() as u64,
         failed_requests: 0,
     };
-    std::fs::write(
+    fs_err::write(
         directory.join("run.json"),
         serde_json::to_string_pretty(&manifest).expect("manifest"),
     )
@@ -368,7 +372,7 @@ fn write_run(
         lines.push_str(&serde_json::to_string(record).expect("record"));
         lines.push('\n');
     }
-    std::fs::write(directory.join("requests.jsonl"), lines).expect("write requests");
+    fs_err::write(directory.join("requests.jsonl"), lines).expect("write requests");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -427,7 +431,8 @@ fn transform(records: &mut Vec<RequestRecord>, name: &str) {
                             .collect();
                         call.arguments = Value::Object(shuffled).to_string();
                     } else if !originals.is_empty() {
-                        call.arguments = originals[position % originals.len()].clone();
+                        call.arguments
+                            .clone_from(&originals[position % originals.len()]);
                     }
                 }
             }
@@ -485,7 +490,7 @@ struct Case {
 
 fn case_file(profile: &str) -> CaseFile {
     let path = repo().join(format!("verifiers/cases/{profile}.json"));
-    let text = std::fs::read_to_string(&path).expect("case file");
+    let text = fs_err::read_to_string(&path).expect("case file");
     let file: CaseFile = serde_json::from_str(&text).expect("case file parses");
     assert_eq!(file.profile, profile);
     file
@@ -553,7 +558,7 @@ impl SyntheticRuns {
             "slightly_degraded" => 0.03,
             "degraded" => 0.3,
             "reference" => {
-                let text = std::fs::read_to_string(self.reference(1).join("requests.jsonl"))
+                let text = fs_err::read_to_string(self.reference(1).join("requests.jsonl"))
                     .expect("reference");
                 return text
                     .lines()
@@ -709,14 +714,14 @@ fn exchangeable_runs_fail_at_most_at_nominal_alpha() {
 /// A small fixture (12 sessions × 5 turns) and a profile file whose floor it meets.
 fn small_fixture() -> (SyntheticRuns, PathBuf) {
     let runs = SyntheticRuns::new(12, 5, false);
-    let text = std::fs::read_to_string(repo().join("verifiers/standard.json")).expect("profile");
+    let text = fs_err::read_to_string(repo().join("verifiers/standard.json")).expect("profile");
     let mut profile: Value = serde_json::from_str(&text).expect("profile json");
     profile["name"] = json!("small");
     profile["min_sessions"] = json!(5);
     profile["min_turns"] = json!(30);
     profile["bootstrap_resamples"] = json!(1000);
     let path = runs.directory.path().join("small.json");
-    std::fs::write(&path, profile.to_string()).expect("write profile");
+    fs_err::write(&path, profile.to_string()).expect("write profile");
     (runs, path)
 }
 
@@ -809,7 +814,7 @@ fn exit_codes_follow_the_verdict_and_the_report_can_be_written_to_a_file() {
     );
     assert!(outcome.stderr.starts_with("PASS"), "{}", outcome.stderr);
     let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&output).expect("report")).expect("json");
+        serde_json::from_str(&fs_err::read_to_string(&output).expect("report")).expect("json");
     assert_eq!(report["verdict"], "PASS");
     assert!(
         report["suspicious"]
@@ -871,6 +876,10 @@ fn one_reference_gives_a_weaker_verdict_and_says_why() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one table of invalid inputs and their messages"
+)]
 fn invalid_inputs_exit_2_without_a_verdict() {
     let (runs, profile) = small_fixture();
     let profile = profile.to_str().expect("utf-8 path");
@@ -915,9 +924,9 @@ fn invalid_inputs_exit_2_without_a_verdict() {
     // Unreadable and malformed files.
     cases.push(("missing file", directory.join("nowhere"), "cannot read"));
     let path = directory.join("candidate-broken");
-    std::fs::create_dir_all(&path).expect("dir");
-    std::fs::copy(runs.reference(1).join("run.json"), path.join("run.json")).expect("copy");
-    std::fs::write(path.join("requests.jsonl"), "{\"session_id\": 1}\n").expect("write");
+    fs_err::create_dir_all(&path).expect("dir");
+    fs_err::copy(runs.reference(1).join("run.json"), path.join("run.json")).expect("copy");
+    fs_err::write(path.join("requests.jsonl"), "{\"session_id\": 1}\n").expect("write");
     cases.push(("malformed line", path, "line 1"));
     for (name, candidate, expected) in cases {
         let outcome = run(verify_args(&runs, &candidate, &["--profile", profile]));
@@ -1008,7 +1017,7 @@ fn plain_output_files_are_read_and_their_lock_is_reported_unchecked() {
         );
         lines.push('\n');
     }
-    std::fs::write(&plain, lines).expect("write plain");
+    fs_err::write(&plain, lines).expect("write plain");
     let outcome = run(verify_args(
         &runs,
         &plain,
@@ -1057,7 +1066,7 @@ fn real_fixture() -> PathBuf {
 #[test]
 fn real_fixture_controls() {
     let fixture = real_fixture();
-    let text = std::fs::read_to_string(repo().join("verifiers/standard.json")).expect("profile");
+    let text = fs_err::read_to_string(repo().join("verifiers/standard.json")).expect("profile");
     let mut profile: Profile = serde_json::from_str(&text).expect("profile");
     profile.name = "standard-fixture".to_owned();
     profile.min_sessions = 5;
@@ -1068,8 +1077,8 @@ fn real_fixture_controls() {
     let work = temp_dir();
     let read = |name: &str| -> (String, Vec<RequestRecord>) {
         let directory = fixture.join(name);
-        let manifest = std::fs::read_to_string(directory.join("run.json")).expect("run.json");
-        let records = std::fs::read_to_string(directory.join("requests.jsonl"))
+        let manifest = fs_err::read_to_string(directory.join("run.json")).expect("run.json");
+        let records = fs_err::read_to_string(directory.join("requests.jsonl"))
             .expect("requests")
             .lines()
             .map(|line| serde_json::from_str(line).expect("record"))
@@ -1092,13 +1101,13 @@ fn real_fixture_controls() {
             transform(&mut records, name);
         }
         let candidate = work.path().join(&case.name);
-        std::fs::create_dir_all(&candidate).expect("dir");
-        std::fs::write(candidate.join("run.json"), manifest).expect("run.json");
+        fs_err::create_dir_all(&candidate).expect("dir");
+        fs_err::write(candidate.join("run.json"), manifest).expect("run.json");
         let lines: String = records
             .iter()
             .map(|record| serde_json::to_string(record).expect("record") + "\n")
             .collect();
-        std::fs::write(candidate.join("requests.jsonl"), lines).expect("requests");
+        fs_err::write(candidate.join("requests.jsonl"), lines).expect("requests");
         let report = verify::verify(&VerifyOptions {
             dataset: fixture.join("dataset"),
             references: references.clone(),
