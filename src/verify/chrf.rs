@@ -31,28 +31,34 @@ fn is_python_whitespace(character: char) -> bool {
 impl CharNgrams {
     /// Extracts the n-grams of `text` with whitespace removed, as sacrebleu's
     /// `extract_all_char_ngrams(line, 6, include_whitespace=False)`.
+    ///
+    /// One sort serves every order: each position's window of up to 6 characters is packed with
+    /// its first character in the high bits (scalar + 1, so that 0 marks "past the end"); sorted
+    /// windows are sorted by every prefix, so each order's equal n-grams are consecutive.
     pub fn new(text: &str) -> CharNgrams {
-        let characters: Vec<u32> = text
+        let characters: Vec<u128> = text
             .chars()
             .filter(|&character| !is_python_whitespace(character))
-            .map(u32::from)
+            .map(|character| u128::from(u32::from(character)) + 1)
             .collect();
+        // Built from the end: each window is the next one shifted down one character, with this
+        // position's character on top.
+        let mut windows: Vec<u128> = vec![0; characters.len()];
+        let mut window = 0_u128;
+        for (slot, &character) in windows.iter_mut().zip(&characters).rev() {
+            window = (window >> 21) | (character << (21 * (CHAR_ORDER - 1)));
+            *slot = window;
+        }
+        windows.sort_unstable();
         let orders = std::array::from_fn(|order_index| {
-            let order = order_index + 1;
-            if characters.len() < order {
-                return Vec::new();
-            }
-            let mut grams: Vec<u128> = characters
-                .windows(order)
-                .map(|window| {
-                    window.iter().fold(0_u128, |packed, &scalar| {
-                        (packed << 21) | u128::from(scalar)
-                    })
-                })
-                .collect();
-            grams.sort_unstable();
+            let shift = 21 * (CHAR_ORDER - order_index - 1);
             let mut counted: Vec<(u128, u32)> = Vec::new();
-            for gram in grams {
+            for window in &windows {
+                let gram = window >> shift;
+                // The order's last character is 0 past the end of the text: no n-gram there.
+                if gram.trailing_zeros() >= 21 {
+                    continue;
+                }
                 match counted.last_mut() {
                     Some((last, count)) if *last == gram => *count += 1,
                     _ => counted.push((gram, 1)),
@@ -93,16 +99,28 @@ fn match_statistics(hypothesis: &[(u128, u32)], reference: &[(u128, u32)]) -> (u
 
 /// Sentence-level chrF of `hypothesis` against one `reference`, on sacrebleu's 0–100 scale
 /// (`CHRF().sentence_score(hypothesis, [reference]).score`).
+pub fn chrf(hypothesis: &CharNgrams, reference: &CharNgrams) -> f64 {
+    let statistics: [(u64, u64, u64); CHAR_ORDER] = std::array::from_fn(|order| {
+        match_statistics(&hypothesis.orders[order], &reference.orders[order])
+    });
+    score(&statistics)
+}
+
+/// chrF of two texts on the 0–100 scale, as sacrebleu: `text_chrf("a", "b")` is
+/// `CHRF().sentence_score("a", ["b"]).score`.
+pub fn chrf_text(hypothesis: &str, reference: &str) -> f64 {
+    chrf(&CharNgrams::new(hypothesis), &CharNgrams::new(reference))
+}
+
+/// chrF from per-order (hypothesis n-grams, reference n-grams, matches), on the 0–100 scale.
 #[allow(
     clippy::cast_precision_loss,
     reason = "n-gram counts are far below 2^52"
 )]
-pub fn chrf(hypothesis: &CharNgrams, reference: &CharNgrams) -> f64 {
+fn score(statistics: &[(u64, u64, u64); CHAR_ORDER]) -> f64 {
     let factor = BETA * BETA;
     let (mut precision_sum, mut recall_sum, mut effective_order) = (0.0, 0.0, 0_u32);
-    for (hypothesis_order, reference_order) in hypothesis.orders.iter().zip(&reference.orders) {
-        let (hypothesis_count, reference_count, matches) =
-            match_statistics(hypothesis_order, reference_order);
+    for &(hypothesis_count, reference_count, matches) in statistics {
         if hypothesis_count > 0 && reference_count > 0 {
             precision_sum += matches as f64 / hypothesis_count as f64;
             recall_sum += matches as f64 / reference_count as f64;
@@ -120,16 +138,26 @@ pub fn chrf(hypothesis: &CharNgrams, reference: &CharNgrams) -> f64 {
     100.0 * (1.0 + factor) * precision * recall / (factor * precision + recall)
 }
 
-/// chrF of two texts on the 0–100 scale, as sacrebleu: `text_chrf("a", "b")` is
-/// `CHRF().sentence_score("a", ["b"]).score`.
-pub fn chrf_text(hypothesis: &str, reference: &str) -> f64 {
-    chrf(&CharNgrams::new(hypothesis), &CharNgrams::new(reference))
-}
-
 /// The agreement form the verifier gates on: the mean of both directions on a 0–1 scale, so that
-/// which run is called the hypothesis does not matter (chrF with β = 2 weighs recall more).
+/// which run is called the hypothesis does not matter (chrF with β = 2 weighs recall more). The
+/// clipped matches are symmetric, so each order is merged once.
 pub fn symmetric(first: &CharNgrams, second: &CharNgrams) -> f64 {
-    (chrf(first, second) + chrf(second, first)) / 200.0
+    let forward: [(u64, u64, u64); CHAR_ORDER] =
+        std::array::from_fn(|order| match_statistics(&first.orders[order], &second.orders[order]));
+    let backward = forward.map(|(first_count, second_count, matches)| {
+        // `match_statistics` zeroes the hypothesis count when the reference has none.
+        let first_total = if first_count == 0 && second_count > 0 {
+            0
+        } else {
+            first_count
+        };
+        (
+            if first_total == 0 { 0 } else { second_count },
+            first_total,
+            matches,
+        )
+    });
+    (score(&forward) + score(&backward)) / 200.0
 }
 
 #[cfg(test)]
@@ -142,6 +170,24 @@ mod tests {
         assert!(chrf_text("", "abc").abs() < 1e-12);
         assert!(chrf_text("abc", "").abs() < 1e-12);
         assert!(chrf_text("", "").abs() < 1e-12);
+    }
+
+    #[test]
+    fn symmetric_is_the_mean_of_both_directions() {
+        for (first, second) in [
+            ("abcab", "bcabx"),
+            ("", "abc"),
+            ("abc", ""),
+            ("aaaa", "aa"),
+            ("x y", "x"),
+        ] {
+            let expected = (chrf_text(first, second) + chrf_text(second, first)) / 200.0;
+            let found = symmetric(&CharNgrams::new(first), &CharNgrams::new(second));
+            assert!(
+                (found - expected).abs() < 1e-12,
+                "{first} {second}: {found} vs {expected}"
+            );
+        }
     }
 
     #[test]

@@ -9,10 +9,10 @@
 
 use aho_corasick::AhoCorasick;
 use serde_json::Value;
-use similar::{Algorithm, DiffOp, capture_diff_slices};
 
 use super::chrf::{self, CharNgrams};
 use super::input::Output;
+use super::lcs::{self, TokenMasks};
 use crate::replay::record::TokenLogprob;
 
 /// The agreement metrics, in report order: the gateable ones first.
@@ -28,7 +28,8 @@ pub enum Metric {
     Exact,
     /// Longest common prefix of the canonical serializations, over the longer one's length.
     LcpFrac,
-    /// `similar`'s diff ratio over word tokens, 2·matches / (|a| + |b|).
+    /// Diff ratio over word tokens, 2·LCS / (|a| + |b|) (`similar`'s `diff_ratio` of a minimal
+    /// diff; computed bit-parallel, see `lcs`).
     EditRatio,
     /// ROUGE-L F1 over `rouge-score`'s tokens (lowercased ASCII alphanumeric runs, no stemmer).
     RougeL,
@@ -94,14 +95,18 @@ impl Metric {
             Metric::LcpFrac => {
                 "longest common prefix in characters / the longer serialization's characters"
             }
-            Metric::EditRatio => "similar diff ratio over word tokens: 2*matches/(|a|+|b|)",
-            Metric::RougeL => "ROUGE-L F1 over lowercased alphanumeric tokens (no stemmer)",
+            Metric::EditRatio => {
+                "diff ratio over word tokens, 2*LCS/(|a|+|b|) (similar's diff_ratio of a minimal diff)"
+            }
+            Metric::RougeL => {
+                "ROUGE-L F1 over lowercased alphanumeric tokens (no stemmer): 2*LCS/(|a|+|b|)"
+            }
             Metric::LengthAgreement => "min/max of the two output-token counts",
         }
     }
 }
 
-/// Largest token sequences diffed; longer ones are cut (the diff is O(N·D)).
+/// Largest token sequences compared; longer ones are cut (the LCS is O(N·M/64)).
 pub const MAX_DIFF_TOKENS: usize = 20_000;
 
 /// Canonical JSON: object keys sorted, numbers by value (`1.0` and `1` are the same), no
@@ -206,7 +211,9 @@ pub struct Prepared<'output> {
     pub char_count: usize,
     ngrams: CharNgrams,
     words: Vec<u64>,
+    word_masks: TokenMasks,
     rouge_tokens: Vec<u64>,
+    rouge_masks: TokenMasks,
     /// Whether it calls a tool (tool calls, or a `tool_calls` finish).
     pub trigger: bool,
     /// Its tool calls, canonical, sorted by (name, arguments).
@@ -282,10 +289,22 @@ pub fn word_tokens(text: &str) -> Vec<&str> {
 }
 
 fn rouge_tokens(text: &str) -> Vec<u64> {
-    text.split(|character: char| !character.is_ascii_alphanumeric())
-        .filter(|token| !token.is_empty())
-        .map(|token| hash(&token.to_ascii_lowercase()))
-        .collect()
+    // rouge-score's tokenizer: lowercase, then runs of ASCII letters and digits. A byte loop with
+    // one reused buffer: this runs on every output of every turn.
+    let mut tokens = Vec::new();
+    let mut buffer: Vec<u8> = Vec::with_capacity(32);
+    for &byte in text.as_bytes() {
+        if byte.is_ascii_alphanumeric() {
+            buffer.push(byte.to_ascii_lowercase());
+        } else if !buffer.is_empty() {
+            tokens.push(xxhash_rust::xxh3::xxh3_64(&buffer));
+            buffer.clear();
+        }
+    }
+    if !buffer.is_empty() {
+        tokens.push(xxhash_rust::xxh3::xxh3_64(&buffer));
+    }
+    tokens
 }
 
 impl<'output> Prepared<'output> {
@@ -311,7 +330,9 @@ impl<'output> Prepared<'output> {
             output,
             char_count: text.chars().count(),
             ngrams: CharNgrams::new(&text),
+            word_masks: TokenMasks::new(&words),
             words,
+            rouge_masks: TokenMasks::new(&rouge),
             rouge_tokens: rouge,
             trigger: !calls.is_empty() || output.finish_reason.as_deref() == Some("tool_calls"),
             calls,
@@ -343,27 +364,6 @@ pub struct PairScores {
     pub first_divergence: Option<usize>,
     /// Whether the first differing token was a near tie (both sides carry logprobs).
     pub near_tie: Option<bool>,
-}
-
-fn matched(ops: &[DiffOp]) -> usize {
-    ops.iter()
-        .map(|op| match *op {
-            DiffOp::Equal { len, .. } => len,
-            _ => 0,
-        })
-        .sum()
-}
-
-#[allow(clippy::cast_precision_loss, reason = "lengths are far below 2^52")]
-fn dice(first: &[u64], second: &[u64]) -> f64 {
-    if first.is_empty() && second.is_empty() {
-        return 1.0;
-    }
-    if first == second {
-        return 1.0;
-    }
-    let ops = capture_diff_slices(Algorithm::Myers, first, second);
-    2.0 * matched(&ops) as f64 / (first.len() + second.len()) as f64
 }
 
 /// Similarity of two JSON values of one argument key.
@@ -511,8 +511,8 @@ pub fn compare(first: &Prepared, second: &Prepared, options: PairOptions) -> Pai
     } else {
         lcp as f64 / longest as f64
     });
-    values[Metric::EditRatio.index()] = Some(dice(&first.words, &second.words));
-    values[Metric::RougeL.index()] = Some(dice(&first.rouge_tokens, &second.rouge_tokens));
+    values[Metric::EditRatio.index()] = Some(lcs::ratio(&first.word_masks, &second.words));
+    values[Metric::RougeL.index()] = Some(lcs::ratio(&first.rouge_masks, &second.rouge_tokens));
     values[Metric::LengthAgreement.index()] =
         match (first.output.output_tokens, second.output.output_tokens) {
             (Some(0), Some(0)) => Some(1.0),

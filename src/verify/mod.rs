@@ -15,6 +15,7 @@
 pub mod chrf;
 pub mod decision;
 pub mod input;
+pub mod lcs;
 pub mod metrics;
 pub mod profile;
 pub mod report;
