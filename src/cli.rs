@@ -65,6 +65,54 @@ pub enum Command {
     /// Write a dataset in a replay or benchmark tool's format (AA replay, AIPerf, Mooncake, Weka,
     /// vLLM multi-turn, OpenAI JSONL).
     Export(ExportArgs),
+    /// Decide whether a candidate run served the references' model: per-turn agreement against
+    /// the references' own noise floor, a clustered non-inferiority test, and guardrails.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `trajkit verify`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Exit codes:
+  0  PASS
+  1  FAIL (reasons: DEGRADED, UNDERPOWERED, GUARDRAIL:<name>)
+  2  invalid input: unreadable files, turn sets that do not match the dataset, runs made with
+     different prompts or sampling (config lock); no verdict
+
+Runs are `trajkit replay` run directories (run.json + requests.jsonl) or plain JSON-lines files of
+{session_id, turn_index, content, reasoning?, tool_calls?, finish_reason, output_tokens,
+logprobs?}. Give two or more reference runs (three recommended): their agreement with each other
+is the noise floor the candidate is held to. Profiles: standard, strict, greedy, or a JSON file
+(see verifiers/); the method is in docs/verify.md.
+
+Examples:
+  trajkit verify --dataset d.trajkit --reference ref1 ref2 ref3 --candidate fast
+  trajkit verify --dataset d.trajkit --reference ref1 --reference ref2 --candidate out.jsonl \\
+      --profile strict --format html -o verify.html")]
+pub struct VerifyArgs {
+    /// Dataset directory the runs replayed.
+    #[arg(long, value_name = "DATASET")]
+    pub dataset: PathBuf,
+
+    /// Reference runs (repeat the flag or list several).
+    #[arg(long = "reference", required = true, num_args = 1.., value_name = "RUN")]
+    pub references: Vec<PathBuf>,
+
+    /// The run to verify.
+    #[arg(long, value_name = "RUN")]
+    pub candidate: PathBuf,
+
+    /// Verification profile: `standard`, `strict`, `greedy`, or a JSON file of the same shape.
+    #[arg(long, default_value = "standard", value_name = "NAME|FILE")]
+    pub profile: String,
+
+    /// Report format.
+    #[arg(long, default_value = "table", value_parser = PossibleValuesParser::new(["table", "json", "markdown", "html"]))]
+    pub format: String,
+
+    /// Write the report to this file (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 fn format_names() -> Vec<&'static str> {

@@ -30,3 +30,4 @@ pub mod stats;
 pub mod store;
 pub mod tokenizer;
 pub mod transform;
+pub mod verify;

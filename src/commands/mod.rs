@@ -18,6 +18,7 @@ pub mod show;
 pub mod split;
 pub mod stats;
 pub mod truncate;
+pub mod verify;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
         Command::Schemas(args) => schemas::run(args),
         Command::Formats(args) => formats::run(&args, out),
         Command::Export(args) => export::run(args),
+        Command::Verify(args) => verify::run(args, out),
     }
 }
 

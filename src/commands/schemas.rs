@@ -8,6 +8,9 @@ use crate::cli::SchemasArgs;
 use crate::replay::record::{RECORD_KIND, RECORD_VERSION, RequestRecord, RunManifest};
 use crate::schema::generate::json_schema_file_with_id;
 use crate::stats::report::{REPORT_KIND, REPORT_VERSION, StatsReport};
+use crate::verify::report::{
+    REPORT_KIND as VERIFY_REPORT_KIND, REPORT_VERSION as VERIFY_REPORT_VERSION, VerifyReport,
+};
 
 /// Every generated file of `schemas/`: the dataset format's, then the reports'.
 pub fn generated_files() -> Vec<(String, String)> {
@@ -23,6 +26,10 @@ pub fn generated_files() -> Vec<(String, String)> {
     files.push(json_schema_file_with_id::<RequestRecord>(
         "replay-request",
         &format!("{RECORD_KIND}/{RECORD_VERSION}/replay-request.schema.json"),
+    ));
+    files.push(json_schema_file_with_id::<VerifyReport>(
+        "verify-report",
+        &format!("{VERIFY_REPORT_KIND}/{VERIFY_REPORT_VERSION}/verify-report.schema.json"),
     ));
     files
 }

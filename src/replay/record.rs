@@ -144,4 +144,30 @@ pub struct RequestRecord {
     pub output_tokens: Option<u64>,
     /// Where `output_tokens` came from: `usage` or `chunks`.
     pub output_tokens_source: Option<String>,
+    /// Per output token, its log-probability and the most likely alternatives, when the run asked
+    /// for them (`--logprobs N`); absent in records made without (older records read the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Vec<TokenLogprob>>,
+}
+
+/// One output token's log-probability, as the OpenAI `logprobs.content[]` entries give it.
+/// Unknown keys (`bytes`) are ignored so that other tools' outputs read too.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TokenLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its natural-log probability.
+    pub logprob: f64,
+    /// The most likely tokens at this position, best first (may include the token itself).
+    #[serde(default)]
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+/// One alternative at a position.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TopLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its natural-log probability.
+    pub logprob: f64,
 }

@@ -22,6 +22,7 @@ fn help_texts() {
         &["schemas"],
         &["formats"],
         &["export"],
+        &["verify"],
     ] {
         let mut args: Vec<&str> = command.to_vec();
         args.push("--help");

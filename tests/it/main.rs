@@ -27,3 +27,4 @@ mod stats_html;
 mod tokenizer;
 mod transform;
 mod util;
+mod verify;

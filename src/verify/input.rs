@@ -1,0 +1,673 @@
+//! Reading the runs to verify and checking that they can be compared at all.
+//!
+//! A run is either a replay run directory (`run.json` + `requests.jsonl`, see
+//! `replay::record`) or a plain JSON-lines file of outputs served by another tool (one
+//! `{session_id, turn_index, content, reasoning?, tool_calls?, finish_reason, output_tokens,
+//! logprobs?}` per line). Everything that makes a comparison meaningless (unreadable files,
+//! records of turns the dataset does not have, references that did not answer every turn, runs
+//! made with different prompts or sampling) is an [`InputError`], never a verdict: the command
+//! exits 2.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::dataset::Dataset;
+use crate::replay::record::{
+    REQUESTS_FILE, RUN_FILE, RequestRecord, RunManifest, ServedToolCall, TokenLogprob,
+};
+use crate::store::StoreError;
+
+/// Input that cannot be verified (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line or file is not what it should be.
+    #[error("`{path}` line {line}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 for the whole file).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The dataset cannot be opened.
+    #[error("dataset `{path}`: {source}")]
+    Dataset {
+        /// The dataset directory.
+        path: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// The runs do not cover the same turns as the dataset or as each other.
+    #[error("turn set mismatch: {0}")]
+    TurnSet(String),
+    /// Two runs were made under different locked settings (prompts, sampling, model …).
+    #[error("config lock: {0}")]
+    ConfigLock(String),
+    /// The profile does not accept these runs.
+    #[error("profile `{profile}`: {message}")]
+    Profile {
+        /// Profile name.
+        profile: String,
+        /// What does not fit.
+        message: String,
+    },
+}
+
+/// A tool call, with its arguments as text (they may be invalid JSON).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ToolCall {
+    /// Function name.
+    pub name: String,
+    /// Arguments exactly as served.
+    pub arguments: String,
+}
+
+/// What one run served for one turn.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Output {
+    /// Content text (empty when none).
+    pub content: String,
+    /// Reasoning text (empty when none).
+    pub reasoning: String,
+    /// Tool calls.
+    pub tool_calls: Vec<ToolCall>,
+    /// Why generation stopped.
+    pub finish_reason: Option<String>,
+    /// Output tokens.
+    pub output_tokens: Option<u64>,
+    /// The error, for a failed request.
+    pub error: Option<String>,
+    /// `max_tokens` sent (replay records only): part of the locked request.
+    pub max_tokens: Option<u64>,
+    /// Per-token log-probabilities, when the run has them.
+    pub logprobs: Option<Vec<TokenLogprob>>,
+}
+
+/// One run, read.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The path as given.
+    pub path: PathBuf,
+    /// `run.json`, for a replay run directory.
+    pub manifest: Option<RunManifest>,
+    /// Outputs by (session id, turn index), with the 1-based line each came from.
+    pub outputs: HashMap<(String, u32), (usize, Output)>,
+}
+
+/// A plain output line from another tool.
+#[derive(Debug, Deserialize)]
+struct PlainOutput {
+    session_id: String,
+    turn_index: u32,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<PlainToolCall>>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    logprobs: Option<PlainLogprobs>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+}
+
+/// Logprobs as a bare list, or as OpenAI's `{"content": [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PlainLogprobs {
+    List(Vec<TokenLogprob>),
+    OpenAi { content: Option<Vec<TokenLogprob>> },
+}
+
+/// A tool call as `{name, arguments}` or in OpenAI's `{function: {name, arguments}}` form.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PlainToolCall {
+    Flat { name: String, arguments: Value },
+    OpenAi { function: PlainFunction },
+}
+
+#[derive(Debug, Deserialize)]
+struct PlainFunction {
+    name: String,
+    arguments: Value,
+}
+
+fn arguments_text(arguments: Value) -> String {
+    match arguments {
+        Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
+impl From<PlainOutput> for Output {
+    fn from(plain: PlainOutput) -> Output {
+        Output {
+            content: plain.content.unwrap_or_default(),
+            reasoning: plain.reasoning.unwrap_or_default(),
+            tool_calls: plain
+                .tool_calls
+                .unwrap_or_default()
+                .into_iter()
+                .map(|call| match call {
+                    PlainToolCall::Flat { name, arguments }
+                    | PlainToolCall::OpenAi {
+                        function: PlainFunction { name, arguments },
+                    } => ToolCall {
+                        name,
+                        arguments: arguments_text(arguments),
+                    },
+                })
+                .collect(),
+            finish_reason: plain.finish_reason,
+            output_tokens: plain.output_tokens,
+            error: match plain.error {
+                None | Some(Value::Null) => None,
+                Some(Value::String(text)) => Some(text),
+                Some(other) => Some(other.to_string()),
+            },
+            max_tokens: plain.max_tokens,
+            logprobs: match plain.logprobs {
+                Some(PlainLogprobs::List(list)) => Some(list),
+                Some(PlainLogprobs::OpenAi { content }) => content,
+                None => None,
+            },
+        }
+    }
+}
+
+impl From<RequestRecord> for Output {
+    fn from(record: RequestRecord) -> Output {
+        let error = match (record.error_kind, record.error) {
+            (None, None) => None,
+            (kind, message) => Some(format!(
+                "{}: {}",
+                kind.unwrap_or_else(|| "error".to_owned()),
+                message.unwrap_or_default()
+            )),
+        };
+        Output {
+            content: record.content.unwrap_or_default(),
+            reasoning: record.reasoning.unwrap_or_default(),
+            tool_calls: record
+                .tool_calls
+                .into_iter()
+                .map(
+                    |ServedToolCall {
+                         name, arguments, ..
+                     }| ToolCall { name, arguments },
+                )
+                .collect(),
+            finish_reason: record.finish_reason,
+            output_tokens: record.output_tokens,
+            error,
+            max_tokens: record.max_tokens,
+            logprobs: record.logprobs,
+        }
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, InputError> {
+    fs_err::read_to_string(path).map_err(|source| InputError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads a run directory or a plain JSON-lines file.
+pub fn read_run(path: &Path) -> Result<Run, InputError> {
+    let (manifest, lines_path) = if path.is_dir() {
+        let manifest_path = path.join(RUN_FILE);
+        let manifest: RunManifest =
+            serde_json::from_str(&read_text(&manifest_path)?).map_err(|error| {
+                InputError::Parse {
+                    path: manifest_path.clone(),
+                    line: error.line(),
+                    message: format!("not a trajkit replay run record: {error}"),
+                }
+            })?;
+        (Some(manifest), path.join(REQUESTS_FILE))
+    } else {
+        (None, path.to_owned())
+    };
+    let text = read_text(&lines_path)?;
+    let mut outputs = HashMap::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_number = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parse_error = |message: String| InputError::Parse {
+            path: lines_path.clone(),
+            line: line_number,
+            message,
+        };
+        let (key, output) = if manifest.is_some() {
+            let record: RequestRecord = serde_json::from_str(line)
+                .map_err(|error| parse_error(format!("not a request record: {error}")))?;
+            (
+                (record.session_id.clone(), record.turn_index),
+                Output::from(record),
+            )
+        } else {
+            let plain: PlainOutput = serde_json::from_str(line).map_err(|error| {
+                parse_error(format!(
+                    "not an output line ({{session_id, turn_index, content, ...}}): {error}"
+                ))
+            })?;
+            (
+                (plain.session_id.clone(), plain.turn_index),
+                Output::from(plain),
+            )
+        };
+        if let Some((first_line, _)) = outputs.get(&key) {
+            return Err(parse_error(format!(
+                "session `{}` turn {} is recorded twice (first on line {first_line})",
+                key.0, key.1
+            )));
+        }
+        outputs.insert(key, (line_number, output));
+    }
+    Ok(Run {
+        path: path.to_owned(),
+        manifest,
+        outputs,
+    })
+}
+
+/// The turns a verification scores, in dataset order, and every run's output for each.
+#[derive(Debug, Clone)]
+pub struct Aligned {
+    /// Dataset name (from its manifest).
+    pub dataset_name: String,
+    /// Session of each turn (index into `session_ids`).
+    pub turn_session: Vec<u32>,
+    /// Turn index of each turn.
+    pub turn_index: Vec<u32>,
+    /// Session ids, dataset order.
+    pub session_ids: Vec<String>,
+    /// Candidate outputs, one per turn (`None`: missing).
+    pub candidate: Vec<Option<Output>>,
+    /// Reference outputs: `references[run][turn]`.
+    pub references: Vec<Vec<Output>>,
+    /// Which settings the config lock compared, and what it could not check.
+    pub lock: LockOutcome,
+}
+
+/// What the config lock compared.
+#[derive(Debug, Clone, Default)]
+pub struct LockOutcome {
+    /// Runs whose `run.json` took part.
+    pub runs_with_manifest: usize,
+    /// Runs in all.
+    pub runs: usize,
+    /// Warnings (a run without `run.json` cannot be checked).
+    pub notes: Vec<String>,
+}
+
+/// Sampling keys that may differ between runs: the seed (each run should draw its own) and
+/// what only asks the server to report more.
+const UNLOCKED_SAMPLING: [&str; 4] = ["seed", "logprobs", "top_logprobs", "stream_options"];
+
+fn locked_sampling(sampling: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = sampling
+        .iter()
+        .filter(|(key, _)| !UNLOCKED_SAMPLING.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), super::metrics::canonical_json(value)))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// The locked settings of a run manifest, as (name, value) pairs.
+fn lock_fields(manifest: &RunManifest) -> Vec<(String, String)> {
+    let mut fields = vec![
+        ("record_version".to_owned(), manifest.record_version.clone()),
+        ("dataset.name".to_owned(), manifest.dataset.name.clone()),
+        (
+            "dataset.sessions".to_owned(),
+            manifest.dataset.sessions.to_string(),
+        ),
+        (
+            "dataset.turns".to_owned(),
+            manifest.dataset.turns.to_string(),
+        ),
+        ("model".to_owned(), manifest.model.clone()),
+        ("output_policy".to_owned(), manifest.output_policy.clone()),
+        ("salted".to_owned(), manifest.salt.is_some().to_string()),
+    ];
+    fields.extend(
+        locked_sampling(&manifest.sampling)
+            .into_iter()
+            .map(|(key, value)| (format!("sampling.{key}"), value)),
+    );
+    fields
+}
+
+/// Compares every run's locked settings with the first reference's.
+fn check_lock(runs: &[&Run], lock: &mut LockOutcome) -> Result<(), InputError> {
+    lock.runs = runs.len();
+    let with_manifest: Vec<(&Run, &RunManifest)> = runs
+        .iter()
+        .filter_map(|run| run.manifest.as_ref().map(|manifest| (*run, manifest)))
+        .collect();
+    lock.runs_with_manifest = with_manifest.len();
+    for run in runs.iter().filter(|run| run.manifest.is_none()) {
+        lock.notes.push(format!(
+            "`{}` is a plain output file: its model, prompts and sampling cannot be checked",
+            run.path.display()
+        ));
+    }
+    let Some(&(first_run, first)) = with_manifest.first() else {
+        return Ok(());
+    };
+    let expected = lock_fields(first);
+    for &(run, manifest) in &with_manifest[1..] {
+        let found = lock_fields(manifest);
+        let expected_map: HashMap<&str, &str> = expected
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        let found_map: HashMap<&str, &str> = found
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        let mut keys: Vec<&str> = expected_map
+            .keys()
+            .chain(found_map.keys())
+            .copied()
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            let left = expected_map.get(key).copied();
+            let right = found_map.get(key).copied();
+            if left != right {
+                return Err(InputError::ConfigLock(format!(
+                    "`{key}` is {} in `{}` but {} in `{}`",
+                    left.map_or_else(|| "unset".to_owned(), |value| format!("`{value}`")),
+                    first_run.path.display(),
+                    right.map_or_else(|| "unset".to_owned(), |value| format!("`{value}`")),
+                    run.path.display(),
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The temperature every run with a manifest was made at (`None` when unset or no manifest).
+pub fn run_temperature(run: &Run) -> Option<f64> {
+    run.manifest
+        .as_ref()
+        .and_then(|manifest| manifest.sampling.get("temperature"))
+        .and_then(Value::as_f64)
+}
+
+/// Opens the dataset, checks the runs against it and each other, and aligns their outputs by
+/// turn. References must answer every turn; a candidate's missing or failed turns are kept (as
+/// `None` or an errored output) for the guardrails.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the checks read best in the order they apply: lock, records, turn set, references, per-turn lock"
+)]
+pub fn align(
+    dataset_path: &Path,
+    references: Vec<Run>,
+    candidate: Run,
+) -> Result<Aligned, InputError> {
+    let dataset = Dataset::open(dataset_path).map_err(|source| InputError::Dataset {
+        path: dataset_path.to_owned(),
+        source,
+    })?;
+    let dataset_name = dataset.reader().manifest().name.clone();
+    let mut lock = LockOutcome::default();
+    {
+        let mut all: Vec<&Run> = references.iter().collect();
+        all.push(&candidate);
+        check_lock(&all, &mut lock)?;
+        for run in &all {
+            if let Some(manifest) = &run.manifest
+                && manifest.dataset.name != dataset_name
+            {
+                return Err(InputError::ConfigLock(format!(
+                    "`{}` replayed dataset `{}`, not `{dataset_name}`",
+                    run.path.display(),
+                    manifest.dataset.name
+                )));
+            }
+        }
+    }
+    let turn_counts: HashMap<&str, u32> = dataset
+        .sessions()
+        .iter()
+        .map(|session| (session.session_id.as_str(), session.turn_count))
+        .collect();
+    // Every record must name a turn of the dataset.
+    let all_runs = references.iter().chain(std::iter::once(&candidate));
+    for run in all_runs {
+        let mut keys: Vec<(&(String, u32), &usize)> = run
+            .outputs
+            .iter()
+            .map(|(key, (line, _))| (key, line))
+            .collect();
+        keys.sort_by_key(|(_, line)| **line);
+        for ((session_id, turn_index), line) in keys {
+            match turn_counts.get(session_id.as_str()) {
+                Some(&count) if *turn_index < count => {}
+                Some(&count) => {
+                    return Err(InputError::TurnSet(format!(
+                        "`{}` line {line}: session `{session_id}` has {count} turns in the dataset, \
+                         not a turn {turn_index}",
+                        run.path.display()
+                    )));
+                }
+                None => {
+                    return Err(InputError::TurnSet(format!(
+                        "`{}` line {line}: session `{session_id}` is not in the dataset",
+                        run.path.display()
+                    )));
+                }
+            }
+        }
+    }
+    // The sessions replayed: the first `dataset.sessions` of the dataset when the references say
+    // so (replay takes sessions in dataset order), else every session a reference answered.
+    let replayed_sessions = references.iter().find_map(|run| {
+        run.manifest
+            .as_ref()
+            .map(|manifest| manifest.dataset.sessions)
+    });
+    let sessions: Vec<(&str, u32)> = if let Some(count) = replayed_sessions {
+        dataset
+            .sessions()
+            .iter()
+            .take(usize::try_from(count).unwrap_or(usize::MAX))
+            .map(|session| (session.session_id.as_str(), session.turn_count))
+            .collect()
+    } else {
+        let answered: std::collections::HashSet<&str> = references
+            .iter()
+            .flat_map(|run| run.outputs.keys().map(|(session, _)| session.as_str()))
+            .collect();
+        dataset
+            .sessions()
+            .iter()
+            .filter(|session| answered.contains(session.session_id.as_str()))
+            .map(|session| (session.session_id.as_str(), session.turn_count))
+            .collect()
+    };
+    let session_position: HashMap<&str, usize> = sessions
+        .iter()
+        .enumerate()
+        .map(|(position, (id, _))| (*id, position))
+        .collect();
+    let mut turn_session = Vec::new();
+    let mut turn_index = Vec::new();
+    for (position, &(_, count)) in sessions.iter().enumerate() {
+        for index in 0..count {
+            turn_session.push(u32::try_from(position).unwrap_or(u32::MAX));
+            turn_index.push(index);
+        }
+    }
+    let session_ids: Vec<String> = sessions.iter().map(|(id, _)| (*id).to_owned()).collect();
+    let expected = turn_session.len();
+    // Records outside the replayed sessions.
+    for run in references.iter().chain(std::iter::once(&candidate)) {
+        if let Some(((session_id, turn), (line, _))) = run
+            .outputs
+            .iter()
+            .filter(|((session_id, _), _)| !session_position.contains_key(session_id.as_str()))
+            .min_by_key(|(_, (line, _))| *line)
+        {
+            return Err(InputError::TurnSet(format!(
+                "`{}` line {line}: session `{session_id}` turn {turn} was not replayed by the \
+                 references ({} sessions, {expected} turns)",
+                run.path.display(),
+                sessions.len()
+            )));
+        }
+    }
+    let take = |run: &mut Run| -> Vec<Option<Output>> {
+        (0..expected)
+            .map(|turn| {
+                let key = (
+                    session_ids[turn_session[turn] as usize].clone(),
+                    turn_index[turn],
+                );
+                run.outputs.remove(&key).map(|(_, output)| output)
+            })
+            .collect()
+    };
+    let mut reference_outputs = Vec::with_capacity(references.len());
+    let mut has_manifest: Vec<bool> = references
+        .iter()
+        .map(|run| run.manifest.is_some())
+        .collect();
+    has_manifest.push(candidate.manifest.is_some());
+    for mut run in references {
+        let outputs = take(&mut run);
+        let missing: Vec<usize> = (0..expected)
+            .filter(|&turn| outputs[turn].is_none())
+            .collect();
+        if let Some(&first) = missing.first() {
+            return Err(InputError::TurnSet(format!(
+                "reference `{}` has no output for {} of {expected} turns (first: session `{}` \
+                 turn {}); a reference must answer every turn",
+                run.path.display(),
+                missing.len(),
+                session_ids[turn_session[first] as usize],
+                turn_index[first]
+            )));
+        }
+        let outputs: Vec<Output> = outputs.into_iter().flatten().collect();
+        if let Some((first, output)) = outputs
+            .iter()
+            .enumerate()
+            .find(|(_, output)| output.error.is_some())
+        {
+            let failed = outputs
+                .iter()
+                .filter(|output| output.error.is_some())
+                .count();
+            return Err(InputError::TurnSet(format!(
+                "reference `{}` failed {failed} of {expected} turns (first: session `{}` turn {}: \
+                 {}); a reference must answer every turn",
+                run.path.display(),
+                session_ids[turn_session[first] as usize],
+                turn_index[first],
+                output.error.as_deref().unwrap_or_default()
+            )));
+        }
+        reference_outputs.push(outputs);
+    }
+    let mut candidate = candidate;
+    let candidate_outputs = take(&mut candidate);
+    // The request each turn sent must be the same: `max_tokens` is part of it.
+    let runs_for_lock = reference_outputs
+        .iter()
+        .map(|outputs| outputs.iter().map(Some).collect::<Vec<_>>())
+        .chain(std::iter::once(
+            candidate_outputs.iter().map(Option::as_ref).collect(),
+        ));
+    let mut max_tokens: Vec<Option<Option<u64>>> = vec![None; expected];
+    for (outputs, _) in runs_for_lock
+        .zip(&has_manifest)
+        .filter(|(_, has_manifest)| **has_manifest)
+    {
+        for (turn, output) in outputs.iter().enumerate() {
+            let Some(output) = output else { continue };
+            if output.error.is_some() && output.max_tokens.is_none() {
+                continue;
+            }
+            match max_tokens[turn] {
+                None => max_tokens[turn] = Some(output.max_tokens),
+                Some(previous) if previous == output.max_tokens => {}
+                Some(previous) => {
+                    return Err(InputError::ConfigLock(format!(
+                        "session `{}` turn {}: max_tokens differs between runs ({} vs {})",
+                        session_ids[turn_session[turn] as usize],
+                        turn_index[turn],
+                        previous.map_or_else(|| "unset".to_owned(), |value| value.to_string()),
+                        output
+                            .max_tokens
+                            .map_or_else(|| "unset".to_owned(), |value| value.to_string()),
+                    )));
+                }
+            }
+        }
+    }
+    Ok(Aligned {
+        dataset_name,
+        turn_session,
+        turn_index,
+        session_ids,
+        candidate: candidate_outputs,
+        references: reference_outputs,
+        lock,
+    })
+}
+
+/// What the config lock requires to be equal across runs (documented in `docs/verify.md`).
+pub const LOCKED_FIELDS: [&str; 9] = [
+    "record_version",
+    "dataset.name",
+    "dataset.sessions",
+    "dataset.turns",
+    "model",
+    "output_policy",
+    "salted (whether a salt marker was used)",
+    "sampling (every key but seed, logprobs, top_logprobs, stream_options)",
+    "max_tokens of every turn",
+];
+
+/// What may differ between runs.
+pub const FREE_FIELDS: [&str; 9] = [
+    "sampling.seed",
+    "salt (the marker text)",
+    "base_url",
+    "agents",
+    "tool_delay_policy",
+    "server (the deployment's self-description)",
+    "trajkit_version",
+    "timestamps",
+    "complete / failed_requests (judged by the guardrails)",
+];
