@@ -421,7 +421,8 @@ pub struct RequestArgs {
     #[arg(long)]
     pub top_p: Option<f64>,
 
-    /// Sampling seed, sent as given.
+    /// Sampling seed of the run: each request sends a seed derived from it, the session id and
+    /// the turn index (recorded per request), so turns are independent draws and a run repeats.
     #[arg(long)]
     pub seed: Option<i64>,
 

@@ -444,11 +444,13 @@ async fn run_agent(shared: Arc<Shared>, agent: u32) {
             if let Some(salt) = &options.salt {
                 salt_messages(&mut messages, salt);
             }
+            let (sampling, seed) =
+                seeded_sampling(&options.sampling, &session.session_id, turn.turn_index);
             let request_body = body(
                 &options.model,
                 messages,
                 turn.tools,
-                &options.sampling,
+                &sampling,
                 max_tokens,
                 ignore_eos,
             );
@@ -464,6 +466,7 @@ async fn run_agent(shared: Arc<Shared>, agent: u32) {
             record.turn_index = turn.turn_index;
             record.agent = agent;
             record.target_output_tokens = target;
+            record.seed = seed;
             push_record(&shared, index, record);
             if position < last {
                 let delay = options.tool_delay.delay_ms(turn.tool_delay_ms);
@@ -472,6 +475,27 @@ async fn run_agent(shared: Arc<Shared>, agent: u32) {
                 }
             }
         }
+    }
+}
+
+/// The sampling parameters of one request: the run's, with its `seed` (when it has an integer
+/// one) replaced by the request's own (`request_seed`), which is returned too.
+fn seeded_sampling<'a>(
+    sampling: &'a serde_json::Map<String, Value>,
+    session_id: &str,
+    turn_index: u32,
+) -> (
+    std::borrow::Cow<'a, serde_json::Map<String, Value>>,
+    Option<i64>,
+) {
+    match sampling.get("seed").and_then(Value::as_i64) {
+        Some(run_seed) => {
+            let seed = crate::replay::request::request_seed(run_seed, session_id, turn_index);
+            let mut sampling = sampling.clone();
+            sampling.insert("seed".to_owned(), Value::from(seed));
+            (std::borrow::Cow::Owned(sampling), Some(seed))
+        }
+        None => (std::borrow::Cow::Borrowed(sampling), None),
     }
 }
 

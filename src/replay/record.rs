@@ -124,6 +124,10 @@ pub struct RequestRecord {
     pub error_kind: Option<String>,
     /// The error message (response body for an HTTP error), never containing the API key.
     pub error: Option<String>,
+    /// The `seed` this request sent (derived from the run's seed, the session and the turn);
+    /// absent when the run sent no seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
     /// `max_tokens` sent; null when none was.
     pub max_tokens: Option<u64>,
     /// The recorded output length the policy targeted, when there was one.

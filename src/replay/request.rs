@@ -144,6 +144,20 @@ pub fn salt_messages(messages: &mut [Value], salt: &str) {
     }
 }
 
+/// The seed one request sends: derived from the run's `--seed`, the session and the turn, so that
+/// the turns of a run are independent draws (one seed for every request makes a server such as
+/// llama.cpp, which seeds a fresh sampler per request, draw the same random numbers on every turn)
+/// and a run remains reproducible. XXH3-64 of the session id's bytes and the turn index (4 bytes,
+/// little-endian) seeded with the run seed, kept to 31 bits so that every server accepts it.
+pub fn request_seed(run_seed: i64, session_id: &str, turn_index: u32) -> i64 {
+    let mut bytes = Vec::with_capacity(session_id.len() + 4);
+    bytes.extend_from_slice(session_id.as_bytes());
+    bytes.extend_from_slice(&turn_index.to_le_bytes());
+    #[allow(clippy::cast_sign_loss, reason = "the run seed's bits seed the hash")]
+    let hash = xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, run_seed as u64);
+    i64::try_from(hash & 0x7FFF_FFFF).unwrap_or_default()
+}
+
 /// The body of one streaming chat-completions request.
 pub fn body(
     model: &str,
@@ -176,6 +190,16 @@ pub fn body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_seeds_differ_by_turn_and_session_and_repeat_by_run_seed() {
+        let a = request_seed(7, "s1", 0);
+        assert_eq!(a, request_seed(7, "s1", 0));
+        assert_ne!(a, request_seed(7, "s1", 1));
+        assert_ne!(a, request_seed(7, "s2", 0));
+        assert_ne!(a, request_seed(8, "s1", 0));
+        assert!((0..=0x7FFF_FFFF).contains(&a));
+    }
 
     #[test]
     fn policies_parse_and_set_the_limits() {
