@@ -487,9 +487,10 @@ fn planted_secrets_vanish_are_counted_and_nothing_else_changes() {
     let report = redact(&clean, &root.join("clean-redacted.trajkit"), &["-q"]);
     assert_eq!(report["occurrences"], 0, "{report:#}");
 
-    // Plant two distinct values of each kind, each in several places.
+    // Plant three distinct values of each kind, each in several places.
     let mut pool = secrets(0);
     pool.extend(secrets(1));
+    pool.extend(secrets(2));
     let kinds: std::collections::BTreeSet<&str> = pool.iter().map(|p| p.kind).collect();
     let planted_dir = root.join("raw");
     fs_err::create_dir(&planted_dir).unwrap();
@@ -527,7 +528,7 @@ fn planted_secrets_vanish_are_counted_and_nothing_else_changes() {
     );
     assert_eq!(present_kinds, kinds, "every kind reached the dataset");
     assert!(
-        present.len() >= 30 && sites >= 50,
+        present.len() >= 50 && present_kinds.len() >= 15 && sites >= 50,
         "{} values, {sites} sites",
         present.len()
     );
