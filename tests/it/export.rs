@@ -464,17 +464,35 @@ fn agentperf_local_runs_the_exported_replay_without_failures() {
     export(&dataset, "aa-replay", &replay, &[]);
     let server = llama_server_with(&["-t", "1"]);
     let results = directory.path().join("results");
-    let output = Command::new(tool("venv-agentperf", "agentperf-local"))
-        .arg("run")
-        .arg(replay.join("manifest.json"))
-        .args(["--base-url", &server.base_url(), "--model", server.model()])
-        .arg("--output-dir")
-        .arg(&results)
-        .arg("--no-progress")
-        .env("TIKTOKEN_CACHE_DIR", tiktoken_cache())
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap();
+    let run = || {
+        let _ = fs_err::remove_dir_all(&results);
+        Command::new(tool("venv-agentperf", "agentperf-local"))
+            .arg("run")
+            .arg(replay.join("manifest.json"))
+            .args(["--base-url", &server.base_url(), "--model", server.model()])
+            .arg("--output-dir")
+            .arg(&results)
+            .arg("--no-progress")
+            .env("TIKTOKEN_CACHE_DIR", tiktoken_cache())
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .unwrap()
+    };
+    let mut output = run();
+    // agentperf-local's HTTP client does not retry a request sent on a keep-alive connection the
+    // server closed at that moment; its failure then says so in these words. That is a transport
+    // race of the consumer, not a fault of the export: one rerun, announced, and the rerun must
+    // be clean.
+    if !output.status.success()
+        && String::from_utf8_lossy(&output.stderr)
+            .contains("Server disconnected without sending a response")
+    {
+        eprintln!(
+            "agentperf-local hit a closed keep-alive connection; running it once more:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output = run();
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
