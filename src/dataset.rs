@@ -87,17 +87,18 @@ impl Dataset {
     /// dataset order, reading each table once: rewriting commands use this rather than `load`,
     /// whose ranged reads decode a shared page once per session.
     pub fn stream(&self, chosen: &[usize]) -> Result<SessionStream, StoreError> {
-        let placements = chosen.iter().filter_map(|&index| {
-            let session = self.sessions.get(index)?;
-            Some(Placement {
-                position: index as u64,
-                turn_row_offset: session.turn_row_offset,
-                turn_count: session.turn_count,
-                message_row_offset: session.message_row_offset,
-                message_count: session.message_count,
-            })
-        });
-        SessionStream::new(&self.reader, placements)
+        SessionStream::new(
+            &self.reader,
+            placements(chosen, |index| {
+                let session = self.sessions.get(index)?;
+                Some((
+                    session.turn_row_offset,
+                    session.turn_count,
+                    session.message_row_offset,
+                    session.message_count,
+                ))
+            }),
+        )
     }
 }
 
@@ -106,18 +107,37 @@ impl DatasetIndex {
     /// in dataset order, reading each table once, the `sessions` table included: memory holds the
     /// light index and a batch of each table, never every session's tool sets and metadata.
     pub fn stream(&self, chosen: &[usize]) -> Result<SessionStream, StoreError> {
-        let placements = chosen.iter().filter_map(|&index| {
-            let session = self.sessions.get(index)?;
-            Some(Placement {
-                position: index as u64,
-                turn_row_offset: session.turn_row_offset,
-                turn_count: session.turn_count,
-                message_row_offset: session.message_row_offset,
-                message_count: session.message_count,
-            })
-        });
-        SessionStream::new(&self.reader, placements)
+        SessionStream::new(
+            &self.reader,
+            placements(chosen, |index| {
+                let session = self.sessions.get(index)?;
+                Some((
+                    session.turn_row_offset,
+                    session.turn_count,
+                    session.message_row_offset,
+                    session.message_count,
+                ))
+            }),
+        )
     }
+}
+
+/// Where the `chosen` sessions' rows are, from each one's (turn row offset, turn count, message
+/// row offset, message count); indexes with no session are skipped.
+fn placements(
+    chosen: &[usize],
+    locate: impl Fn(usize) -> Option<(u64, u32, u64, u32)>,
+) -> impl Iterator<Item = Placement> {
+    chosen.iter().filter_map(move |&index| {
+        let (turn_row_offset, turn_count, message_row_offset, message_count) = locate(index)?;
+        Some(Placement {
+            position: index as u64,
+            turn_row_offset,
+            turn_count,
+            message_row_offset,
+            message_count,
+        })
+    })
 }
 
 /// Appends a row range, merging it with the previous one when they touch.

@@ -67,6 +67,31 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     }
 }
 
+/// The formats of a report (`stats`, `verify`); each command's JSON has its schema in `schemas/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// Terminal tables.
+    Table,
+    /// JSON.
+    Json,
+    /// Markdown.
+    Markdown,
+    /// One self-contained HTML file.
+    Html,
+}
+
+impl ReportFormat {
+    /// The format a `--format` value names (clap has checked it is one of the four).
+    pub fn parse(name: &str) -> ReportFormat {
+        match name {
+            "json" => ReportFormat::Json,
+            "markdown" => ReportFormat::Markdown,
+            "html" => ReportFormat::Html,
+            _ => ReportFormat::Table,
+        }
+    }
+}
+
 /// Whether an error is a closed stdout (`trajkit show … | head`), which is not a failure.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use anyhow::bail;
 
-use super::stats::{ReportFormat, StatsOptions, build_report, load_profile};
+use super::ReportFormat;
+use super::stats::{StatsOptions, build_report, load_profile};
 use super::{ExitStatus, derivation, open_dataset};
 use crate::cli::SampleArgs;
 use crate::stats::report::ProfileCheck;

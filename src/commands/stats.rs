@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use rayon::prelude::*;
 
-use super::ExitStatus;
+use super::{ExitStatus, ReportFormat};
 use crate::cli::StatsArgs;
 use crate::dataset::{DatasetIndex, ScanColumns, TurnBatch};
 use crate::schema::columns::SessionIndexRow;
@@ -22,19 +22,6 @@ use crate::stats::report::{
 };
 use crate::stats::simulate::{self, Interleaving, SimTurn, SimulationOptions};
 use crate::stats::{GroupBy, StatsBuilder, compare, html};
-
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
-    /// Terminal tables.
-    Table,
-    /// JSON (schema: `schemas/stats-report.schema.json`).
-    Json,
-    /// Markdown.
-    Markdown,
-    /// One self-contained HTML file with charts.
-    Html,
-}
 
 /// The resolved options of `trajkit stats`.
 #[derive(Debug, Clone)]
@@ -76,12 +63,7 @@ impl StatsArgs {
             kv_block_size,
             no_block_hits,
         } = self;
-        let format = match format.as_str() {
-            "json" => ReportFormat::Json,
-            "markdown" => ReportFormat::Markdown,
-            "html" => ReportFormat::Html,
-            _ => ReportFormat::Table,
-        };
+        let format = ReportFormat::parse(&format);
         let profile = profile.map(|name| load_profile(&name)).transpose()?;
         Ok(StatsOptions {
             dataset,

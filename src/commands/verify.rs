@@ -4,24 +4,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::ExitStatus;
+use super::{ExitStatus, ReportFormat};
 use crate::cli::VerifyArgs;
 use crate::verify::profile::{Profile, ProfileError};
 use crate::verify::report::{self, VerifyReport};
 use crate::verify::{self, VerifyOptions};
-
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
-    /// Terminal summary.
-    Table,
-    /// JSON (schema: `schemas/verify-report.schema.json`).
-    Json,
-    /// Markdown.
-    Markdown,
-    /// One self-contained HTML page.
-    Html,
-}
 
 /// Reads a profile: a built-in name, else a JSON file.
 pub fn load_profile(name: &str) -> Result<Profile, ProfileError> {
@@ -63,12 +50,7 @@ pub fn run(args: VerifyArgs, out: &mut dyn Write) -> anyhow::Result<ExitStatus> 
         format,
         output,
     } = args;
-    let format = match format.as_str() {
-        "json" => ReportFormat::Json,
-        "markdown" => ReportFormat::Markdown,
-        "html" => ReportFormat::Html,
-        _ => ReportFormat::Table,
-    };
+    let format = ReportFormat::parse(&format);
     let options = VerifyOptions {
         dataset,
         references,

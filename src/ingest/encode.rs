@@ -63,8 +63,51 @@ pub struct Provenance<'a> {
 }
 
 /// Symbols of a request as a sequence: the tool set first, then message indexes.
-const TOOL_SET_SYMBOL: u64 = 1 << 32;
-const NO_TOOLS_SYMBOL: u64 = TOOL_SET_SYMBOL + u32::MAX as u64;
+pub(crate) const TOOL_SET_SYMBOL: u64 = 1 << 32;
+pub(crate) const NO_TOOLS_SYMBOL: u64 = TOOL_SET_SYMBOL + u32::MAX as u64;
+
+/// A request as symbols: its tool set (or none), then its message indexes.
+pub(crate) fn request_symbols(
+    tool_set: Option<u32>,
+    context: impl IntoIterator<Item = u32>,
+) -> Vec<u64> {
+    iter::once(tool_set.map_or(NO_TOOLS_SYMBOL, |t| TOOL_SET_SYMBOL + u64::from(t)))
+        .chain(context.into_iter().map(u64::from))
+        .collect()
+}
+
+/// Every symbol sequence a session has sent (requests, each followed by its output), as a trie,
+/// for the reusable prefix of each next request at message granularity.
+#[derive(Debug, Default)]
+pub(crate) struct SentTrie {
+    children: HashMap<(u32, u64), u32>,
+}
+
+impl SentTrie {
+    /// Length of the longest run of leading `symbols` the session already sent; then records the
+    /// request followed by its output as sent.
+    pub(crate) fn match_and_insert(
+        &mut self,
+        symbols: &[u64],
+        output: Option<u32>,
+    ) -> Result<usize, EncodeError> {
+        let mut node = 0u32;
+        let mut matched = 0;
+        while let Some(&child) = symbols
+            .get(matched)
+            .and_then(|&symbol| self.children.get(&(node, symbol)))
+        {
+            node = child;
+            matched += 1;
+        }
+        let output = output.map(u64::from);
+        for &symbol in symbols[matched..].iter().chain(output.as_ref()) {
+            let next = u32::try_from(self.children.len() + 1).map_err(|_| EncodeError::TooLarge)?;
+            node = *self.children.entry((node, symbol)).or_insert(next);
+        }
+        Ok(matched)
+    }
+}
 
 /// Encodes one trajectory.
 pub fn encode(
@@ -87,7 +130,7 @@ pub fn encode(
     let mut encoder = TurnEncoder {
         tokens: tokens.as_ref(),
         block_size,
-        trie: HashMap::new(),
+        trie: SentTrie::default(),
         previous_symbols: Vec::new(),
         previous_hashes: Vec::new(),
     };
@@ -222,7 +265,7 @@ struct TurnEncoder<'a> {
     tokens: Option<&'a SessionTokens>,
     block_size: usize,
     /// Every symbol sequence the session has sent (requests, each followed by its output).
-    trie: HashMap<(u32, u64), u32>,
+    trie: SentTrie,
     previous_symbols: Vec<u64>,
     previous_hashes: Vec<u64>,
 }
@@ -236,13 +279,8 @@ impl TurnEncoder<'_> {
         info: &SessionInfo,
         provenance: Provenance<'_>,
     ) -> Result<TurnRow, EncodeError> {
-        let symbols: Vec<u64> = iter::once(
-            turn.tool_set
-                .map_or(NO_TOOLS_SYMBOL, |t| TOOL_SET_SYMBOL + u64::from(t)),
-        )
-        .chain(turn.context.iter().map(|&m| u64::from(m)))
-        .collect();
-        let matched = self.match_and_insert(&symbols, turn.output)?;
+        let symbols = request_symbols(turn.tool_set, turn.context.iter().copied());
+        let matched = self.trie.match_and_insert(&symbols, turn.output)?;
         let hashed = match (&turn.given_hashes, self.tokens) {
             (Some(given), _) => Some((self.take_given(given), given.block_size)),
             (None, Some(tokens)) if turn.exactness != Exactness::SizesOnly => Some((
@@ -324,30 +362,6 @@ impl TurnEncoder<'_> {
             hash_prefix_blocks,
             hash_ids_new,
         })
-    }
-
-    /// Length of the longest run of leading `symbols` the session already sent; then records the
-    /// request followed by its output as sent.
-    fn match_and_insert(
-        &mut self,
-        symbols: &[u64],
-        output: Option<u32>,
-    ) -> Result<usize, EncodeError> {
-        let mut node = 0u32;
-        let mut matched = 0;
-        while let Some(&child) = symbols
-            .get(matched)
-            .and_then(|&symbol| self.trie.get(&(node, symbol)))
-        {
-            node = child;
-            matched += 1;
-        }
-        let output = output.map(u64::from);
-        for &symbol in symbols[matched..].iter().chain(output.as_ref()) {
-            let next = u32::try_from(self.trie.len() + 1).map_err(|_| EncodeError::TooLarge)?;
-            node = *self.trie.entry((node, symbol)).or_insert(next);
-        }
-        Ok(matched)
     }
 
     /// A log's own hash ids, stored like computed ones: how many lead the previous turn's, and

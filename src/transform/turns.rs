@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::blocks::StoredIds;
 use crate::dataset::SessionData;
-use crate::ingest::encode::ranges;
+use crate::ingest::encode::{NO_TOOLS_SYMBOL, SentTrie, TOOL_SET_SYMBOL, ranges, request_symbols};
 use crate::schema::{Exactness, TurnRow};
 
 /// A session with some turns dropped, and where each original turn went.
@@ -24,9 +24,6 @@ pub struct KeptTurns {
     /// For each original turn, its new index; `None` when dropped.
     pub turn_map: Vec<Option<u32>>,
 }
-
-const TOOL_SET_SYMBOL: u64 = 1 << 32;
-const NO_TOOLS_SYMBOL: u64 = TOOL_SET_SYMBOL + u32::MAX as u64;
 
 /// Keeps the turns whose `keep` entry is true (missing entries count as false).
 pub fn keep_turns(session: SessionData, keep: &[bool]) -> KeptTurns {
@@ -55,7 +52,7 @@ pub fn keep_turns(session: SessionData, keep: &[bool]) -> KeptTurns {
     let message_map = renumber(&message_used);
     let tool_set_map = renumber(&tool_set_used);
 
-    let mut trie: HashMap<(u32, u64), u32> = HashMap::new();
+    let mut trie = SentTrie::default();
     let mut chain: Vec<u64> = Vec::new();
     let mut previous_kept: Option<(u32, Vec<u64>)> = None;
     let mut turn_map = Vec::with_capacity(turn_count);
@@ -73,18 +70,18 @@ pub fn keep_turns(session: SessionData, keep: &[bool]) -> KeptTurns {
         let new_index = u32::try_from(new_turns.len()).unwrap_or(u32::MAX);
         turn_map.push(Some(new_index));
 
-        let symbols: Vec<u64> = std::iter::once(
-            turn.tool_set_index
-                .map_or(NO_TOOLS_SYMBOL, |set| TOOL_SET_SYMBOL + u64::from(set)),
-        )
-        .chain(context_indexes(&turn).map(u64::from))
-        .collect();
-        let matched = match_and_insert(&mut trie, &symbols, turn.output_message_index);
+        let symbols = request_symbols(turn.tool_set_index, context_indexes(&turn));
+        // Past 4,294,967,295 trie nodes the prefix is unknown, as ingest would have refused.
+        let matched = trie
+            .match_and_insert(&symbols, turn.output_message_index)
+            .ok();
         if turn.prefix_tokens_counted.is_some() && turn.exactness != Exactness::SizesOnly.as_str() {
-            let prefix = symbols[..matched]
-                .iter()
-                .map(|&symbol| symbol_tokens(symbol, &message_tokens, &tool_set_tokens))
-                .sum::<Option<u64>>();
+            let prefix = matched.and_then(|matched| {
+                symbols[..matched]
+                    .iter()
+                    .map(|&symbol| symbol_tokens(symbol, &message_tokens, &tool_set_tokens))
+                    .sum::<Option<u64>>()
+            });
             turn.prefix_tokens_counted = prefix;
             turn.new_tokens_counted = turn
                 .input_tokens_counted
@@ -252,28 +249,4 @@ fn symbol_tokens(
             .copied()
             .flatten()
     }
-}
-
-/// The same message-level trie as ingest's: the length of the longest run of leading symbols the
-/// session already sent, then the request followed by its output is recorded as sent.
-fn match_and_insert(
-    trie: &mut HashMap<(u32, u64), u32>,
-    symbols: &[u64],
-    output: Option<u32>,
-) -> usize {
-    let mut node = 0u32;
-    let mut matched = 0;
-    while let Some(&child) = symbols
-        .get(matched)
-        .and_then(|&symbol| trie.get(&(node, symbol)))
-    {
-        node = child;
-        matched += 1;
-    }
-    let output = output.map(u64::from);
-    for &symbol in symbols[matched..].iter().chain(output.as_ref()) {
-        let next = u32::try_from(trie.len() + 1).unwrap_or(u32::MAX);
-        node = *trie.entry((node, symbol)).or_insert(next);
-    }
-    matched
 }
