@@ -426,6 +426,11 @@ pub struct RequestArgs {
     #[arg(long)]
     pub seed: Option<i64>,
 
+    /// Ask for every output token's log-probability and its N most likely alternatives (0 to 20),
+    /// recorded per request, so that `trajkit verify` can tell near ties from real divergence.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=20))]
+    pub logprobs: Option<u8>,
+
     /// Cap on every request's output tokens (and the length of turns without a recorded one).
     #[arg(long)]
     pub max_tokens: Option<u64>,

@@ -85,6 +85,7 @@ pub fn request_options(
         temperature,
         top_p,
         seed,
+        logprobs,
         max_tokens,
         salt,
         api_key_env,
@@ -103,6 +104,10 @@ pub fn request_options(
     }
     if let Some(seed) = seed {
         sampling.insert("seed".to_owned(), Value::from(seed));
+    }
+    if let Some(alternatives) = logprobs {
+        sampling.insert("logprobs".to_owned(), Value::Bool(true));
+        sampling.insert("top_logprobs".to_owned(), Value::from(alternatives));
     }
     let salt = match salt.as_str() {
         "none" => None,

@@ -686,6 +686,7 @@ async fn send(
     record.reasoning = (!state.reasoning.is_empty()).then(|| state.reasoning.clone());
     record.tool_calls = state.tool_calls;
     record.chunk_ms = state.chunk_ms;
+    record.logprobs = state.logprobs;
     record
 }
 

@@ -3,9 +3,10 @@
 //! arrival time of every chunk that carried output. Pure: the network driver feeds it payloads
 //! with their arrival times.
 
+use serde::Deserialize as _;
 use serde_json::Value;
 
-use super::record::ServedToolCall;
+use super::record::{ServedToolCall, TokenLogprob};
 
 /// A payload that is not a chat-completions chunk.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +37,9 @@ pub struct StreamState {
     pub chunk_ms: Vec<f64>,
     /// Whether `[DONE]` arrived.
     pub done: bool,
+    /// The content tokens' log-probabilities (`choices[0].logprobs.content[]`), in order; `None`
+    /// until a chunk carries them.
+    pub logprobs: Option<Vec<TokenLogprob>>,
 }
 
 impl StreamState {
@@ -81,6 +85,10 @@ impl StreamState {
         };
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish_reason = Some(reason.to_owned());
+        }
+        if let Some(entries) = choice.pointer("/logprobs/content") {
+            self.push_logprobs(entries)
+                .map_err(|message| malformed(&message))?;
         }
         let Some(delta) = choice.get("delta").filter(|delta| !delta.is_null()) else {
             return Ok(());
@@ -141,6 +149,25 @@ impl StreamState {
     }
 }
 
+impl StreamState {
+    /// Appends one chunk's `logprobs.content` entries (null: none in this chunk).
+    fn push_logprobs(&mut self, entries: &Value) -> Result<(), String> {
+        match entries {
+            Value::Null => Ok(()),
+            Value::Array(entries) => {
+                let logprobs = self.logprobs.get_or_insert_with(Vec::new);
+                for entry in entries {
+                    let entry = TokenLogprob::deserialize(entry)
+                        .map_err(|error| format!("bad logprobs entry ({error})"))?;
+                    logprobs.push(entry);
+                }
+                Ok(())
+            }
+            _ => Err("`logprobs.content` is not a list".to_owned()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +214,47 @@ mod tests {
         assert_eq!(state.ttft_ms(), Some(10.0));
         assert_eq!(state.chunk_ms.len(), 5);
         assert!(state.done);
+    }
+
+    #[test]
+    fn logprobs_are_collected_in_token_order() {
+        let mut state = StreamState::default();
+        state
+            .push(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#, 1.0)
+            .unwrap();
+        assert_eq!(state.logprobs, None);
+        // As llama-server streams them: one entry per chunk, with `id` and `bytes` besides.
+        for (index, chunk) in [
+            r#"{"choices":[{"delta":{"content":"I"},"logprobs":{"content":[{"id":57,"token":"I","bytes":[73],"logprob":-2.28,"top_logprobs":[{"id":57,"token":"I","bytes":[73],"logprob":-2.28},{"id":19556,"token":"Hello","bytes":[72],"logprob":-2.37}]}]}}]}"#,
+            r#"{"choices":[{"delta":{"content":"'m"},"logprobs":{"content":[{"token":"'m","logprob":-0.15}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"stop","logprobs":null}]}"#,
+        ]
+        .iter()
+        .enumerate()
+        {
+            state
+                .push(chunk, f64::from(u32::try_from(index).unwrap()))
+                .unwrap();
+        }
+        let logprobs = state.logprobs.unwrap();
+        assert_eq!(
+            logprobs
+                .iter()
+                .map(|entry| (
+                    entry.token.as_str(),
+                    entry.logprob,
+                    entry.top_logprobs.len()
+                ))
+                .collect::<Vec<_>>(),
+            vec![("I", -2.28, 2), ("'m", -0.15, 0)]
+        );
+        assert_eq!(logprobs[0].top_logprobs[1].token, "Hello");
+        for bad in [
+            r#"{"choices":[{"delta":{},"logprobs":{"content":3}}]}"#,
+            r#"{"choices":[{"delta":{},"logprobs":{"content":[{"token":"x"}]}}]}"#,
+        ] {
+            assert!(StreamState::default().push(bad, 0.0).is_err(), "{bad}");
+        }
     }
 
     #[test]

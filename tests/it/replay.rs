@@ -468,6 +468,101 @@ fn a_real_llama_server_serves_every_turn_at_exactly_the_recorded_length() {
     );
 }
 
+/// `--logprobs N` against a real llama-server at temperature 0: every generated token is recorded
+/// with its log-probability and N alternatives, and the chosen token is the most likely one. The
+/// same server refuses logprobs on a streamed request with tools (llama.cpp: "logprobs is not
+/// supported with tools + stream"); that refusal is recorded on each turn, never dropped.
+#[test]
+fn logprobs_are_recorded_per_token_and_a_refusal_per_turn() {
+    let server = crate::util::llama_server_with(&["-t", "1"]);
+    let directory = temp_dir();
+    let replay = |input: &str, name: &str| {
+        let dataset = directory.path().join(format!("{name}.trajkit"));
+        run_ok(ingest_args(
+            &[&crate::util::shared(input)],
+            &dataset,
+            &["-q"],
+        ));
+        let run_directory = directory.path().join(name);
+        let result = run([
+            "replay".as_ref(),
+            dataset.as_os_str(),
+            "--base-url".as_ref(),
+            server.base_url().as_ref(),
+            "--model".as_ref(),
+            server.model().as_ref(),
+            "--output-policy".as_ref(),
+            "recorded".as_ref(),
+            "--tool-delay".as_ref(),
+            "none".as_ref(),
+            "--temperature".as_ref(),
+            "0".as_ref(),
+            "--logprobs".as_ref(),
+            "3".as_ref(),
+            "-o".as_ref(),
+            run_directory.as_os_str(),
+        ]);
+        (result, records(&run_directory))
+    };
+
+    // A Codex session without tool definitions in its one request.
+    let (result, records) = replay(
+        "data/real/codex/agent-history_real_redacted_codex_session-01.jsonl",
+        "codex",
+    );
+    assert_eq!(
+        result.code,
+        Some(0),
+        "{}\n{}",
+        result.stderr,
+        server.log_tail()
+    );
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    let output = record["output_tokens"].as_u64().unwrap();
+    let logprobs = record["logprobs"].as_array().expect("logprobs recorded");
+    assert!(output > 0);
+    assert_eq!(logprobs.len() as u64, output, "{record:#}");
+    let text: String = logprobs
+        .iter()
+        .map(|entry| entry["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        Some(text.as_str()),
+        record["content"].as_str(),
+        "tokens spell the content"
+    );
+    for entry in logprobs {
+        let chosen = entry["logprob"].as_f64().unwrap();
+        let alternatives = entry["top_logprobs"].as_array().unwrap();
+        assert_eq!(alternatives.len(), 3, "{entry}");
+        let best = alternatives[0]["logprob"].as_f64().unwrap();
+        assert!(
+            chosen <= 0.0 && chosen >= best - 1e-6,
+            "greedy takes the best: {entry}"
+        );
+    }
+
+    // The AA replay's requests carry `tools` (all but its last, which the log has no tools for).
+    let (result, records) = replay("data/real/aa-replay/aa-mini-v1", "tools");
+    assert_eq!(result.code, Some(1), "{}", result.stderr);
+    let refused: Vec<&Value> = records
+        .iter()
+        .filter(|record| record["http_status"] != 200)
+        .collect();
+    assert_eq!(refused.len(), 5, "{records:#?}");
+    for record in refused {
+        assert_eq!(record["http_status"], 400, "{record:#}");
+        assert!(
+            record["error"]
+                .as_str()
+                .unwrap()
+                .contains("logprobs is not supported with tools + stream"),
+            "{record:#}"
+        );
+    }
+}
+
 #[test]
 fn ctrl_c_writes_what_was_recorded_marked_incomplete() {
     let directory = temp_dir();
