@@ -8,18 +8,39 @@
 //! extracted once ([`CharNgrams::new`]) and matched against many others, because every turn is
 //! compared with every reference.
 //!
-//! Each n-gram of at most 6 characters is packed losslessly into a `u128` (21 bits per Unicode
-//! scalar value), so counting is an exact sort-and-merge with no hashing and no collisions.
+//! Each window of 6 characters is packed losslessly into a `u128` (21 bits per Unicode scalar
+//! value) and an output's windows are sorted once; two outputs' matches of every order then come
+//! from a single merge of their window lists ([`clipped_matches`]), exact, with no hashing and no
+//! collisions.
 
 /// sacrebleu's `CHRF.CHAR_ORDER`.
 pub const CHAR_ORDER: usize = 6;
+/// `CHAR_ORDER` for bit arithmetic.
+#[allow(clippy::cast_possible_truncation, reason = "6 fits")]
+const ORDER_U32: u32 = CHAR_ORDER as u32;
 /// sacrebleu's `CHRF.BETA`.
 pub const BETA: f64 = 2.0;
 
-/// The character n-gram counts of one text, per order, each sorted by n-gram.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CharNgrams {
-    orders: [Vec<(u128, u32)>; CHAR_ORDER],
+/// The character windows of one text, sorted: enough to count every order's n-grams and to match
+/// them against another text's in one merge.
+///
+/// One window per position: the next `CHAR_ORDER` characters (scalar + 1, the first in the high
+/// bits, 0 past the end of the text). Sorted windows are sorted by every prefix, so each order's
+/// equal n-grams are consecutive. Texts whose characters are all below U+00FF pack 8 bits a
+/// character into a `u64` (most outputs: half the memory, faster sorting and merging); others 21
+/// bits into a `u128`. The codes are the same, so a narrow list widens without re-sorting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CharNgrams {
+    /// 8 bits a character.
+    Narrow(Vec<u64>),
+    /// 21 bits a character.
+    Wide(Vec<u128>),
+}
+
+impl Default for CharNgrams {
+    fn default() -> CharNgrams {
+        CharNgrams::Narrow(Vec::new())
+    }
 }
 
 /// Whether Python's `str.split()` splits at this character: Unicode `White_Space` plus the four
@@ -28,82 +49,220 @@ fn is_python_whitespace(character: char) -> bool {
     character.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&character)
 }
 
-impl CharNgrams {
-    /// Extracts the n-grams of `text` with whitespace removed, as sacrebleu's
-    /// `extract_all_char_ngrams(line, 6, include_whitespace=False)`.
-    ///
-    /// One sort serves every order: each position's window of up to 6 characters is packed with
-    /// its first character in the high bits (scalar + 1, so that 0 marks "past the end"); sorted
-    /// windows are sorted by every prefix, so each order's equal n-grams are consecutive.
-    pub fn new(text: &str) -> CharNgrams {
-        let characters: Vec<u128> = text
-            .chars()
-            .filter(|&character| !is_python_whitespace(character))
-            .map(|character| u128::from(u32::from(character)) + 1)
-            .collect();
-        // Built from the end: each window is the next one shifted down one character, with this
-        // position's character on top.
-        let mut windows: Vec<u128> = vec![0; characters.len()];
-        let mut window = 0_u128;
-        for (slot, &character) in windows.iter_mut().zip(&characters).rev() {
-            window = (window >> 21) | (character << (21 * (CHAR_ORDER - 1)));
-            *slot = window;
-        }
-        windows.sort_unstable();
-        let orders = std::array::from_fn(|order_index| {
-            let shift = 21 * (CHAR_ORDER - order_index - 1);
-            let mut counted: Vec<(u128, u32)> = Vec::new();
-            for window in &windows {
-                let gram = window >> shift;
-                // The order's last character is 0 past the end of the text: no n-gram there.
-                if gram.trailing_zeros() >= 21 {
-                    continue;
-                }
-                match counted.last_mut() {
-                    Some((last, count)) if *last == gram => *count += 1,
-                    _ => counted.push((gram, 1)),
-                }
-            }
-            counted
-        });
-        CharNgrams { orders }
+/// A packed window of `CHAR_ORDER` characters.
+trait Window: Copy + Ord + std::ops::BitXor<Output = Self> {
+    /// Bits per character.
+    const CHARACTER_BITS: u32;
+    /// Bits above the packed characters.
+    const UNUSED_HIGH_BITS: u32;
+    fn from_code(code: u32) -> Self;
+    fn shift_in(self, code: Self) -> Self;
+    fn is_zero(self) -> bool;
+    fn leading_zeros(self) -> u32;
+    fn trailing_zeros(self) -> u32;
+}
+
+impl Window for u64 {
+    const CHARACTER_BITS: u32 = 8;
+    const UNUSED_HIGH_BITS: u32 = 64 - 8 * ORDER_U32;
+    fn from_code(code: u32) -> u64 {
+        u64::from(code)
+    }
+    fn shift_in(self, code: u64) -> u64 {
+        (self >> Self::CHARACTER_BITS) | (code << (Self::CHARACTER_BITS * (ORDER_U32 - 1)))
+    }
+    fn is_zero(self) -> bool {
+        self == 0
+    }
+    fn leading_zeros(self) -> u32 {
+        u64::leading_zeros(self)
+    }
+    fn trailing_zeros(self) -> u32 {
+        u64::trailing_zeros(self)
     }
 }
 
-/// Match statistics of one order: hypothesis n-grams, reference n-grams, clipped matches.
-fn match_statistics(hypothesis: &[(u128, u32)], reference: &[(u128, u32)]) -> (u64, u64, u64) {
-    let hypothesis_count: u64 = hypothesis.iter().map(|&(_, count)| u64::from(count)).sum();
-    let reference_count: u64 = reference.iter().map(|&(_, count)| u64::from(count)).sum();
-    let (mut left, mut right, mut matches) = (0, 0, 0_u64);
-    while left < hypothesis.len() && right < reference.len() {
-        let (hypothesis_gram, hypothesis_n) = hypothesis[left];
-        let (reference_gram, reference_n) = reference[right];
-        match hypothesis_gram.cmp(&reference_gram) {
-            std::cmp::Ordering::Less => left += 1,
-            std::cmp::Ordering::Greater => right += 1,
-            std::cmp::Ordering::Equal => {
-                matches += u64::from(hypothesis_n.min(reference_n));
-                left += 1;
-                right += 1;
-            }
+impl Window for u128 {
+    const CHARACTER_BITS: u32 = 21;
+    const UNUSED_HIGH_BITS: u32 = 128 - 21 * ORDER_U32;
+    fn from_code(code: u32) -> u128 {
+        u128::from(code)
+    }
+    fn shift_in(self, code: u128) -> u128 {
+        (self >> Self::CHARACTER_BITS) | (code << (Self::CHARACTER_BITS * (ORDER_U32 - 1)))
+    }
+    fn is_zero(self) -> bool {
+        self == 0
+    }
+    fn leading_zeros(self) -> u32 {
+        u128::leading_zeros(self)
+    }
+    fn trailing_zeros(self) -> u32 {
+        u128::trailing_zeros(self)
+    }
+}
+
+/// The sorted windows of the non-whitespace characters' codes (scalar + 1).
+fn windows<W: Window>(text: &str) -> Vec<W> {
+    let mut windows: Vec<W> = Vec::with_capacity(text.len());
+    windows.extend(
+        text.chars()
+            .filter(|&character| !is_python_whitespace(character))
+            .map(|character| W::from_code(u32::from(character) + 1)),
+    );
+    // Built from the end: each window is the next one shifted down one character, with this
+    // position's character on top.
+    let mut window = W::from_code(0);
+    for slot in windows.iter_mut().rev() {
+        window = window.shift_in(*slot);
+        *slot = window;
+    }
+    windows.sort_unstable();
+    windows
+}
+
+/// A narrow window's characters at 21 bits each.
+fn widen(window: u64) -> u128 {
+    (0..CHAR_ORDER).fold(0, |wide, position| {
+        let code = (window >> (8 * position)) & 0xFF;
+        wide | (u128::from(code) << (21 * position))
+    })
+}
+
+impl CharNgrams {
+    /// Extracts the n-grams of `text` with whitespace removed, as sacrebleu's
+    /// `extract_all_char_ngrams(line, 6, include_whitespace=False)`.
+    pub fn new(text: &str) -> CharNgrams {
+        if text.is_ascii() || text.chars().all(|character| u32::from(character) < 0xFF) {
+            CharNgrams::Narrow(windows(text))
+        } else {
+            CharNgrams::Wide(windows(text))
         }
     }
-    // sacrebleu counts no hypothesis n-grams of an order the reference has none of.
-    let hypothesis_count = if reference.is_empty() {
-        0
-    } else {
-        hypothesis_count
+
+    /// The number of characters (whitespace removed).
+    fn length(&self) -> usize {
+        match self {
+            CharNgrams::Narrow(windows) => windows.len(),
+            CharNgrams::Wide(windows) => windows.len(),
+        }
+    }
+
+    /// The number of n-grams of each order: a text of L characters has L − n + 1 of order n.
+    fn totals(&self) -> [u64; CHAR_ORDER] {
+        let length = self.length() as u64;
+        std::array::from_fn(|order| length.saturating_sub(order as u64))
+    }
+
+    /// The windows at 21 bits a character.
+    fn wide(&self) -> std::borrow::Cow<'_, [u128]> {
+        match self {
+            CharNgrams::Narrow(windows) => windows.iter().map(|&window| widen(window)).collect(),
+            CharNgrams::Wide(windows) => std::borrow::Cow::Borrowed(windows),
+        }
+    }
+}
+
+/// The clipped matches of two texts' n-grams, per order.
+fn matches(first: &CharNgrams, second: &CharNgrams) -> [u64; CHAR_ORDER] {
+    match (first, second) {
+        (CharNgrams::Narrow(left), CharNgrams::Narrow(right)) => clipped_matches(left, right),
+        _ => clipped_matches(&first.wide(), &second.wide()),
+    }
+}
+
+/// How many characters a window holds (its trailing zero characters are past the end).
+fn window_length<W: Window>(window: W) -> usize {
+    CHAR_ORDER - (window.trailing_zeros() / W::CHARACTER_BITS) as usize
+}
+
+/// The clipped matches of every order, Σ over n-grams of min(count in first, count in second),
+/// in one merge of the two sorted window lists: consecutive windows of the merged order that
+/// share their first n characters belong to one n-gram, so an n-gram's counts are complete when
+/// the shared prefix drops below n.
+fn clipped_matches<W: Window>(first: &[W], second: &[W]) -> [u64; CHAR_ORDER] {
+    let mut matches = [0_u64; CHAR_ORDER];
+    let mut counts = [[0_u64; 2]; CHAR_ORDER];
+    let mut previous: Option<W> = None;
+    // Adds one window of the merged order; returns how many characters it shares with the one
+    // before.
+    let mut step = |window: W, side: usize| {
+        let shared = match previous {
+            None => 0,
+            Some(before) => {
+                let difference = before ^ window;
+                if difference.is_zero() {
+                    CHAR_ORDER
+                } else {
+                    ((difference.leading_zeros() - W::UNUSED_HIGH_BITS) / W::CHARACTER_BITS)
+                        as usize
+                }
+            }
+        };
+        for order in shared..CHAR_ORDER {
+            let [in_first, in_second] = counts[order];
+            matches[order] += in_first.min(in_second);
+            counts[order] = [0, 0];
+        }
+        for count in counts.iter_mut().take(window_length(window)) {
+            count[side] += 1;
+        }
+        previous = Some(window);
+        shared
     };
-    (hypothesis_count, reference_count, matches)
+    let (mut left, mut right) = (0, 0);
+    while left < first.len() && right < second.len() {
+        if first[left] <= second[right] {
+            step(first[left], 0);
+            left += 1;
+        } else {
+            step(second[right], 1);
+            right += 1;
+        }
+    }
+    // Once one list is used up, the other's windows can still raise the counts of the n-grams
+    // open at that point, until one shares no character with the window before: from there on
+    // nothing can match.
+    let (rest, side) = if left < first.len() {
+        (&first[left..], 0)
+    } else {
+        (&second[right..], 1)
+    };
+    for &window in rest {
+        if step(window, side) == 0 {
+            break;
+        }
+    }
+    for (order, [in_first, in_second]) in counts.into_iter().enumerate() {
+        matches[order] += in_first.min(in_second);
+    }
+    matches
+}
+
+/// Per order (hypothesis n-grams, reference n-grams, clipped matches), as sacrebleu's
+/// `_get_match_statistics`, which counts no hypothesis n-grams of an order the reference has none
+/// of.
+fn match_statistics(
+    hypothesis: &CharNgrams,
+    reference: &CharNgrams,
+) -> [(u64, u64, u64); CHAR_ORDER] {
+    let matches = matches(hypothesis, reference);
+    let (hypothesis_totals, reference_totals) = (hypothesis.totals(), reference.totals());
+    std::array::from_fn(|order| {
+        let reference_count = reference_totals[order];
+        let hypothesis_count = if reference_count == 0 {
+            0
+        } else {
+            hypothesis_totals[order]
+        };
+        (hypothesis_count, reference_count, matches[order])
+    })
 }
 
 /// Sentence-level chrF of `hypothesis` against one `reference`, on sacrebleu's 0–100 scale
 /// (`CHRF().sentence_score(hypothesis, [reference]).score`).
 pub fn chrf(hypothesis: &CharNgrams, reference: &CharNgrams) -> f64 {
-    let statistics: [(u64, u64, u64); CHAR_ORDER] = std::array::from_fn(|order| {
-        match_statistics(&hypothesis.orders[order], &reference.orders[order])
-    });
-    score(&statistics)
+    score(&match_statistics(hypothesis, reference))
 }
 
 /// chrF of two texts on the 0–100 scale, as sacrebleu: `text_chrf("a", "b")` is
@@ -142,22 +301,20 @@ fn score(statistics: &[(u64, u64, u64); CHAR_ORDER]) -> f64 {
 /// which run is called the hypothesis does not matter (chrF with β = 2 weighs recall more). The
 /// clipped matches are symmetric, so each order is merged once.
 pub fn symmetric(first: &CharNgrams, second: &CharNgrams) -> f64 {
-    let forward: [(u64, u64, u64); CHAR_ORDER] =
-        std::array::from_fn(|order| match_statistics(&first.orders[order], &second.orders[order]));
-    let backward = forward.map(|(first_count, second_count, matches)| {
-        // `match_statistics` zeroes the hypothesis count when the reference has none.
-        let first_total = if first_count == 0 && second_count > 0 {
-            0
-        } else {
-            first_count
-        };
-        (
-            if first_total == 0 { 0 } else { second_count },
-            first_total,
-            matches,
-        )
-    });
-    (score(&forward) + score(&backward)) / 200.0
+    let matches = matches(first, second);
+    let (first_totals, second_totals) = (first.totals(), second.totals());
+    let direction = |hypothesis: &[u64; CHAR_ORDER], reference: &[u64; CHAR_ORDER]| {
+        let statistics: [(u64, u64, u64); CHAR_ORDER] = std::array::from_fn(|order| {
+            let hypothesis_count = if reference[order] == 0 {
+                0
+            } else {
+                hypothesis[order]
+            };
+            (hypothesis_count, reference[order], matches[order])
+        });
+        score(&statistics)
+    };
+    (direction(&first_totals, &second_totals) + direction(&second_totals, &first_totals)) / 200.0
 }
 
 #[cfg(test)]
@@ -187,6 +344,69 @@ mod tests {
                 (found - expected).abs() < 1e-12,
                 "{first} {second}: {found} vs {expected}"
             );
+        }
+    }
+
+    /// sacrebleu's definition, literally: count every order's n-grams in a map, clip, score.
+    fn naive_chrf(hypothesis: &str, reference: &str) -> f64 {
+        use std::collections::HashMap;
+        let grams = |text: &str, order: usize| {
+            let characters: Vec<char> = text
+                .chars()
+                .filter(|&character| !is_python_whitespace(character))
+                .collect();
+            let mut counts: HashMap<Vec<char>, u64> = HashMap::new();
+            for window in characters.windows(order) {
+                *counts.entry(window.to_vec()).or_default() += 1;
+            }
+            counts
+        };
+        let statistics: [(u64, u64, u64); CHAR_ORDER] = std::array::from_fn(|index| {
+            let (left, right) = (grams(hypothesis, index + 1), grams(reference, index + 1));
+            let matches = left
+                .iter()
+                .map(|(gram, count)| right.get(gram).map_or(0, |other| *count.min(other)))
+                .sum();
+            let reference_count: u64 = right.values().sum();
+            let hypothesis_count = if reference_count == 0 {
+                0
+            } else {
+                left.values().sum()
+            };
+            (hypothesis_count, reference_count, matches)
+        });
+        score(&statistics)
+    }
+
+    #[test]
+    fn the_single_merge_equals_counting_in_maps() {
+        // Few distinct characters, so that n-grams repeat within and across texts and the
+        // merge's open n-grams at the end of one list matter; a wide scalar and whitespace too.
+        let alphabet = ['a', 'b', 'c', ' ', '\u{10FFFF}', 'é'];
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let text = |next: &mut dyn FnMut() -> u64| {
+            let length = next() % 24;
+            (0..length)
+                .map(|_| alphabet[usize::try_from(next() % 6).unwrap()])
+                .collect::<String>()
+        };
+        for _ in 0..3000 {
+            let (first, second) = (text(&mut next), text(&mut next));
+            let expected = naive_chrf(&first, &second);
+            let found = chrf_text(&first, &second);
+            assert!(
+                (found - expected).abs() < 1e-9,
+                "{first:?} {second:?}: {found} vs {expected}"
+            );
+            let symmetric_found = symmetric(&CharNgrams::new(&first), &CharNgrams::new(&second));
+            let symmetric_expected = (expected + naive_chrf(&second, &first)) / 200.0;
+            assert!((symmetric_found - symmetric_expected).abs() < 1e-12);
         }
     }
 
