@@ -133,7 +133,7 @@ impl CharNgrams {
     /// Extracts the n-grams of `text` with whitespace removed, as sacrebleu's
     /// `extract_all_char_ngrams(line, 6, include_whitespace=False)`.
     pub fn new(text: &str) -> CharNgrams {
-        if text.is_ascii() || text.chars().all(|character| u32::from(character) < 0xFF) {
+        if is_narrow(text) {
             CharNgrams::Narrow(windows(text))
         } else {
             CharNgrams::Wide(windows(text))
@@ -301,8 +301,15 @@ fn score(statistics: &[(u64, u64, u64); CHAR_ORDER]) -> f64 {
 /// which run is called the hypothesis does not matter (chrF with β = 2 weighs recall more). The
 /// clipped matches are symmetric, so each order is merged once.
 pub fn symmetric(first: &CharNgrams, second: &CharNgrams) -> f64 {
-    let matches = matches(first, second);
-    let (first_totals, second_totals) = (first.totals(), second.totals());
+    symmetric_score(&matches(first, second), &first.totals(), &second.totals())
+}
+
+/// The symmetric score from the clipped matches and both texts' n-gram totals.
+fn symmetric_score(
+    matches: &[u64; CHAR_ORDER],
+    first_totals: &[u64; CHAR_ORDER],
+    second_totals: &[u64; CHAR_ORDER],
+) -> f64 {
     let direction = |hypothesis: &[u64; CHAR_ORDER], reference: &[u64; CHAR_ORDER]| {
         let statistics: [(u64, u64, u64); CHAR_ORDER] = std::array::from_fn(|order| {
             let hypothesis_count = if reference[order] == 0 {
@@ -314,7 +321,121 @@ pub fn symmetric(first: &CharNgrams, second: &CharNgrams) -> f64 {
         });
         score(&statistics)
     };
-    (direction(&first_totals, &second_totals) + direction(&second_totals, &first_totals)) / 200.0
+    (direction(first_totals, second_totals) + direction(second_totals, first_totals)) / 200.0
+}
+
+/// The most texts [`symmetric_pairs`] counts jointly (one bit each in a group's presence mask).
+const JOINT_TEXTS: usize = 64;
+
+/// [`symmetric`] of every pair of `texts`, pairs in the order (0, 1), (0, 2), …, (1, 2), ….
+///
+/// One turn's outputs are all compared with each other, so their n-grams are counted jointly:
+/// every text's windows, tagged with the text's index, go into one sorted list, and a single pass
+/// closes each n-gram once for all pairs, adding clipped matches only for the texts it occurs in.
+/// Comparing pair by pair walks each text once per partner. Texts with a character from U+00FF
+/// up, or more than 64 texts, are compared pair by pair.
+pub fn symmetric_pairs(texts: &[&str]) -> Vec<f64> {
+    let count = texts.len();
+    let pair_count = count * count.saturating_sub(1) / 2;
+    if count > JOINT_TEXTS || !texts.iter().all(|text| is_narrow(text)) {
+        let ngrams: Vec<CharNgrams> = texts.iter().map(|text| CharNgrams::new(text)).collect();
+        let mut scores = Vec::with_capacity(pair_count);
+        for (index, first) in ngrams.iter().enumerate() {
+            for second in &ngrams[index + 1..] {
+                scores.push(symmetric(first, second));
+            }
+        }
+        return scores;
+    }
+    let mut tagged: Vec<u64> = Vec::with_capacity(texts.iter().map(|text| text.len()).sum());
+    let mut totals: Vec<[u64; CHAR_ORDER]> = Vec::with_capacity(count);
+    for (index, text) in texts.iter().enumerate() {
+        let start = tagged.len();
+        tagged.extend(
+            text.chars()
+                .filter(|&character| !is_python_whitespace(character))
+                .map(|character| u64::from(u32::from(character)) + 1),
+        );
+        let mut window = 0_u64;
+        for slot in tagged[start..].iter_mut().rev() {
+            window = window.shift_in(*slot);
+            // The window's 48 bits go above an 8-bit tag, so the sort orders by window first.
+            *slot = (window << 8) | index as u64;
+        }
+        let length = (tagged.len() - start) as u64;
+        totals.push(std::array::from_fn(|order| {
+            length.saturating_sub(order as u64)
+        }));
+    }
+    tagged.sort_unstable();
+    let mut matches = vec![[0_u64; CHAR_ORDER]; pair_count];
+    let mut counts = vec![[0_u32; CHAR_ORDER]; count];
+    // Per order, which texts the open n-gram occurs in.
+    let mut present = [0_u64; CHAR_ORDER];
+    let pair_index =
+        |first: usize, second: usize| first * count - first * (first + 1) / 2 + second - first - 1;
+    let close = |order: usize,
+                 present: &mut [u64; CHAR_ORDER],
+                 counts: &mut [[u32; CHAR_ORDER]],
+                 matches: &mut [[u64; CHAR_ORDER]]| {
+        let mask = present[order];
+        if mask.count_ones() >= 2 {
+            let mut outer = mask;
+            while outer != 0 {
+                let first = outer.trailing_zeros() as usize;
+                outer &= outer - 1;
+                let mut inner = outer;
+                while inner != 0 {
+                    let second = inner.trailing_zeros() as usize;
+                    inner &= inner - 1;
+                    matches[pair_index(first, second)][order] +=
+                        u64::from(counts[first][order].min(counts[second][order]));
+                }
+            }
+        }
+        let mut bits = mask;
+        while bits != 0 {
+            counts[bits.trailing_zeros() as usize][order] = 0;
+            bits &= bits - 1;
+        }
+        present[order] = 0;
+    };
+    let mut previous = 0_u64;
+    for &entry in &tagged {
+        let window = entry >> 8;
+        let text = (entry & 0xFF) as usize;
+        let shared = ((previous ^ window).leading_zeros() - <u64 as Window>::UNUSED_HIGH_BITS)
+            / <u64 as Window>::CHARACTER_BITS;
+        for order in shared as usize..CHAR_ORDER {
+            if present[order] != 0 {
+                close(order, &mut present, &mut counts, &mut matches);
+            }
+        }
+        for order in 0..window_length(window) {
+            counts[text][order] += 1;
+            present[order] |= 1 << text;
+        }
+        previous = window;
+    }
+    for order in 0..CHAR_ORDER {
+        close(order, &mut present, &mut counts, &mut matches);
+    }
+    let mut scores = Vec::with_capacity(pair_count);
+    for first in 0..count {
+        for second in first + 1..count {
+            scores.push(symmetric_score(
+                &matches[pair_index(first, second)],
+                &totals[first],
+                &totals[second],
+            ));
+        }
+    }
+    scores
+}
+
+/// Whether every character of `text` packs into 8 bits (scalar + 1 below 256).
+fn is_narrow(text: &str) -> bool {
+    text.is_ascii() || text.chars().all(|character| u32::from(character) < 0xFF)
 }
 
 #[cfg(test)]
@@ -407,6 +528,51 @@ mod tests {
             let symmetric_found = symmetric(&CharNgrams::new(&first), &CharNgrams::new(&second));
             let symmetric_expected = (expected + naive_chrf(&second, &first)) / 200.0;
             assert!((symmetric_found - symmetric_expected).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn joint_pairs_equal_pair_by_pair() {
+        let alphabet = ['a', 'b', 'c', ' ', '\u{10FFFF}', 'é', 'd'];
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..2000 {
+            // Mostly narrow turns (the joint count); every fifth may carry a wide character.
+            let letters = if round % 5 == 0 { 7 } else { 4 };
+            let texts: Vec<String> = (0..=(next() % 6))
+                .map(|_| {
+                    (0..next() % 30)
+                        .map(|_| {
+                            let pick = usize::try_from(next() % letters).unwrap();
+                            if letters == 4 {
+                                ['a', 'b', ' ', 'é'][pick]
+                            } else {
+                                alphabet[pick]
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let borrowed: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let mut expected = Vec::new();
+            for (index, first) in texts.iter().enumerate() {
+                for second in &texts[index + 1..] {
+                    expected.push((naive_chrf(first, second) + naive_chrf(second, first)) / 200.0);
+                }
+            }
+            let found = symmetric_pairs(&borrowed);
+            assert_eq!(found.len(), expected.len());
+            for (found, expected) in found.iter().zip(&expected) {
+                assert!(
+                    (found - expected).abs() < 1e-12,
+                    "{texts:?}: {found} vs {expected}"
+                );
+            }
         }
     }
 

@@ -209,7 +209,6 @@ pub struct Prepared<'output> {
     text_trimmed_len: (usize, usize),
     /// Characters of `text`.
     pub char_count: usize,
-    ngrams: CharNgrams,
     words: Vec<u64>,
     word_masks: TokenMasks,
     rouge_tokens: Vec<u64>,
@@ -329,7 +328,6 @@ impl<'output> Prepared<'output> {
         Prepared {
             output,
             char_count: text.chars().count(),
-            ngrams: CharNgrams::new(&text),
             word_masks: TokenMasks::new(&words),
             words,
             rouge_masks: TokenMasks::new(&rouge),
@@ -477,20 +475,23 @@ pub fn near_tie(first: &[TokenLogprob], second: &[TokenLogprob], gap: f64) -> Op
     Some(side(&first[at], &second[at].token) && side(&second[at], &first[at].token))
 }
 
-/// Compares two prepared outputs of one turn.
+/// Compares two prepared outputs of one turn. `text_chrf` is their symmetric chrF
+/// (`chrf::symmetric` of the texts), counted for all of a turn's pairs at once by the caller
+/// (`chrf::symmetric_pairs`).
 #[allow(clippy::cast_precision_loss, reason = "lengths are far below 2^52")]
-pub fn compare(first: &Prepared, second: &Prepared, options: PairOptions) -> PairScores {
+pub fn compare(
+    first: &Prepared,
+    second: &Prepared,
+    text_chrf: f64,
+    options: PairOptions,
+) -> PairScores {
     let mut values = [None; METRIC_COUNT];
     values[Metric::TriggerAgree.index()] =
         Some(f64::from(u8::from(first.trigger == second.trigger)));
     values[Metric::ToolStruct.index()] = tool_struct(&first.calls, &second.calls);
     let same = first.text == second.text;
     // Identical outputs agree fully, even empty ones (where sacrebleu's chrF is 0).
-    values[Metric::TextChrf.index()] = Some(if same {
-        1.0
-    } else {
-        chrf::symmetric(&first.ngrams, &second.ngrams)
-    });
+    values[Metric::TextChrf.index()] = Some(if same { 1.0 } else { text_chrf });
     let lcp = first
         .text
         .chars()
@@ -644,7 +645,9 @@ mod tests {
     fn compare_scores_identical_outputs_as_full_agreement() {
         let first = output("hello world", &[("bash", r#"{"cmd":"ls"}"#)]);
         let second = first.clone();
-        let scores = compare(&Prepared::new(&first), &Prepared::new(&second), OPTIONS);
+        let (first, second) = (Prepared::new(&first), Prepared::new(&second));
+        let text_chrf = chrf::symmetric_pairs(&[&first.text, &second.text])[0];
+        let scores = compare(&first, &second, text_chrf, OPTIONS);
         for metric in [
             Metric::TriggerAgree,
             Metric::ToolStruct,

@@ -130,14 +130,22 @@ fn score_turn(
         .iter()
         .map(|output| Prepared::new(output))
         .collect();
+    // chrF of every pair at once: candidate↔reference pairs first, then reference↔reference in
+    // the order of the loop below.
+    let texts: Vec<&str> = std::iter::once(&candidate_prepared)
+        .chain(&references_prepared)
+        .map(|prepared| prepared.text.as_str())
+        .collect();
+    let mut text_chrf = chrf::symmetric_pairs(&texts).into_iter();
+    let mut next_chrf = || text_chrf.next().unwrap_or(f64::NAN);
     let mut candidate_pairs: Vec<metrics::PairScores> = references_prepared
         .iter()
-        .map(|reference| metrics::compare(&candidate_prepared, reference, options))
+        .map(|reference| metrics::compare(&candidate_prepared, reference, next_chrf(), options))
         .collect();
     let mut reference_pairs = Vec::new();
     for (index, first) in references_prepared.iter().enumerate() {
         for second in &references_prepared[index + 1..] {
-            reference_pairs.push(metrics::compare(first, second, options));
+            reference_pairs.push(metrics::compare(first, second, next_chrf(), options));
         }
     }
     // `tool_struct` is scored on the turns where any run (candidate included) calls a tool, and
