@@ -103,7 +103,7 @@ pub struct Run {
     /// `run.json`, for a replay run directory.
     pub manifest: Option<RunManifest>,
     /// Outputs by (session id, turn index), with the 1-based line each came from.
-    pub outputs: HashMap<(String, u32), (usize, Output)>,
+    pub outputs: rustc_hash::FxHashMap<(String, u32), (usize, Output)>,
 }
 
 /// A plain output line from another tool.
@@ -249,7 +249,7 @@ pub fn read_run(path: &Path) -> Result<Run, InputError> {
         (None, path.to_owned())
     };
     let text = read_text(&lines_path)?;
-    let mut outputs = HashMap::new();
+    let mut outputs = rustc_hash::FxHashMap::default();
     for (index, line) in text.lines().enumerate() {
         let line_number = index + 1;
         if line.trim().is_empty() {
@@ -464,29 +464,31 @@ pub fn align(
     // Every record must name a turn of the dataset.
     let all_runs = references.iter().chain(std::iter::once(&candidate));
     for run in all_runs {
-        let mut keys: Vec<(&(String, u32), &usize)> = run
+        let fits = |(session_id, turn_index): &(String, u32)| {
+            turn_counts
+                .get(session_id.as_str())
+                .is_some_and(|&count| *turn_index < count)
+        };
+        // The first line (in file order) that names no turn of the dataset.
+        let first_bad = run
             .outputs
             .iter()
-            .map(|(key, (line, _))| (key, line))
-            .collect();
-        keys.sort_by_key(|(_, line)| **line);
-        for ((session_id, turn_index), line) in keys {
-            match turn_counts.get(session_id.as_str()) {
-                Some(&count) if *turn_index < count => {}
-                Some(&count) => {
-                    return Err(InputError::TurnSet(format!(
+            .filter(|(key, _)| !fits(key))
+            .min_by_key(|(_, (line, _))| *line);
+        if let Some(((session_id, turn_index), (line, _))) = first_bad {
+            return Err(InputError::TurnSet(
+                match turn_counts.get(session_id.as_str()) {
+                    Some(&count) => format!(
                         "`{}` line {line}: session `{session_id}` has {count} turns in the dataset, \
-                         not a turn {turn_index}",
+                     not a turn {turn_index}",
                         run.path.display()
-                    )));
-                }
-                None => {
-                    return Err(InputError::TurnSet(format!(
+                    ),
+                    None => format!(
                         "`{}` line {line}: session `{session_id}` is not in the dataset",
                         run.path.display()
-                    )));
-                }
-            }
+                    ),
+                },
+            ));
         }
     }
     // The sessions replayed: the first `dataset.sessions` of the dataset when the references say
@@ -547,15 +549,16 @@ pub fn align(
         }
     }
     let take = |run: &mut Run| -> Vec<Option<Output>> {
-        (0..expected)
-            .map(|turn| {
-                let key = (
-                    session_ids[turn_session[turn] as usize].clone(),
-                    turn_index[turn],
-                );
-                run.outputs.remove(&key).map(|(_, output)| output)
-            })
-            .collect()
+        let mut outputs = Vec::with_capacity(expected);
+        for &(session_id, count) in &sessions {
+            // One key per session, its turn index changed in place: no string copy per turn.
+            let mut key = (session_id.to_owned(), 0);
+            for index in 0..count {
+                key.1 = index;
+                outputs.push(run.outputs.remove(&key).map(|(_, output)| output));
+            }
+        }
+        outputs
     };
     let mut reference_outputs = Vec::with_capacity(references.len());
     let mut has_manifest: Vec<bool> = references

@@ -22,8 +22,9 @@ impl TokenMasks {
     /// Masks of `tokens`.
     pub fn new(tokens: &[u64]) -> TokenMasks {
         let words = tokens.len().div_ceil(64);
-        let mut index: FxHashMap<u64, u32> = FxHashMap::default();
-        let mut masks: Vec<u64> = Vec::new();
+        let mut index: FxHashMap<u64, u32> =
+            FxHashMap::with_capacity_and_hasher(tokens.len(), rustc_hash::FxBuildHasher);
+        let mut masks: Vec<u64> = Vec::with_capacity(tokens.len().min(256) * words);
         for (position, token) in tokens.iter().enumerate() {
             let next = u32::try_from(index.len()).unwrap_or(u32::MAX);
             let slot = *index.entry(*token).or_insert_with(|| {

@@ -253,6 +253,13 @@ fn hash(text: &str) -> u64 {
 /// Word tokens as `similar`'s word diff splits: runs of alphanumerics, runs of whitespace, and
 /// single other characters.
 pub fn word_tokens(text: &str) -> Vec<&str> {
+    let mut tokens = Vec::new();
+    for_each_word_token(text, |token| tokens.push(token));
+    tokens
+}
+
+/// Calls `visit` with each of `text`'s word tokens ([`word_tokens`]), without collecting them.
+fn for_each_word_token<'text>(text: &'text str, mut visit: impl FnMut(&'text str)) {
     #[derive(PartialEq, Clone, Copy)]
     enum Class {
         Word,
@@ -268,7 +275,6 @@ pub fn word_tokens(text: &str) -> Vec<&str> {
             Class::Other
         }
     };
-    let mut tokens = Vec::new();
     let mut start = 0;
     let mut current: Option<Class> = None;
     for (at, character) in text.char_indices() {
@@ -276,21 +282,20 @@ pub fn word_tokens(text: &str) -> Vec<&str> {
         if let Some(previous) = current
             && (previous != this || this == Class::Other)
         {
-            tokens.push(&text[start..at]);
+            visit(&text[start..at]);
             start = at;
         }
         current = Some(this);
     }
     if start < text.len() {
-        tokens.push(&text[start..]);
+        visit(&text[start..]);
     }
-    tokens
 }
 
 fn rouge_tokens(text: &str) -> Vec<u64> {
     // rouge-score's tokenizer: lowercase, then runs of ASCII letters and digits. A byte loop with
     // one reused buffer: this runs on every output of every turn.
-    let mut tokens = Vec::new();
+    let mut tokens = Vec::with_capacity(text.len() / 4);
     let mut buffer: Vec<u8> = Vec::with_capacity(32);
     for &byte in text.as_bytes() {
         if byte.is_ascii_alphanumeric() {
@@ -321,8 +326,12 @@ impl<'output> Prepared<'output> {
         let trimmed = text.trim();
         let start = text.len() - text.trim_start().len();
         let text_trimmed_len = (start, start + trimmed.len());
-        let mut words: Vec<u64> = word_tokens(&text).into_iter().map(hash).collect();
-        words.truncate(MAX_DIFF_TOKENS);
+        let mut words: Vec<u64> = Vec::with_capacity(text.len() / 3);
+        for_each_word_token(&text, |token| {
+            if words.len() < MAX_DIFF_TOKENS {
+                words.push(hash(token));
+            }
+        });
         let mut rouge = rouge_tokens(&text);
         rouge.truncate(MAX_DIFF_TOKENS);
         Prepared {
