@@ -1154,3 +1154,75 @@ fn real_fixture_controls() {
         }
     }
 }
+
+/// The greedy profile on real served outputs (`tests/fixtures/verify-greedy`, made by
+/// `scripts/make-verify-greedy-fixtures`): 44 turns of five real Claude Code sessions served by
+/// llama.cpp with SmolLM2-135M at temperature 0 with `--logprobs 5`, three reference runs of one
+/// deployment (one slot, one agent). The fixture is small, so the sample-size floor is lowered as
+/// for `real_fixture_controls`; the margins are the profile's.
+#[test]
+fn real_greedy_fixture_controls() {
+    let fixture = repo().join("tests/fixtures/verify-greedy");
+    let text = fs_err::read_to_string(repo().join("verifiers/greedy.json")).expect("profile");
+    let mut profile: Profile = serde_json::from_str(&text).expect("profile");
+    profile.name = "greedy-fixture".to_owned();
+    profile.min_sessions = 5;
+    profile.min_turns = 40;
+    let verify_candidate = |name: &str| {
+        let report = verify::verify(&VerifyOptions {
+            dataset: fixture.join("dataset"),
+            references: (1..=3)
+                .map(|index| fixture.join(format!("ref-{index}")))
+                .collect(),
+            candidate: fixture.join(name),
+            profile: profile.clone(),
+        })
+        .expect("valid input");
+        eprintln!(
+            "real greedy fixture, {name}: {} (near ties: {:?})",
+            verify::report::verdict_line(&report),
+            report.near_tie
+        );
+        report
+    };
+
+    // Even one deployment's greedy runs differ now and then (prompt-cache reuse changes the
+    // numerics); every such divergence here is a near tie, so exact agreement counts as full.
+    let honest = verify_candidate("honest");
+    assert_eq!(honest.verdict, "PASS", "{:?}", honest.reasons);
+    assert!(honest.near_tie.reference_pairs_diverged > 0);
+    assert_eq!(
+        honest.near_tie.reference_near_ties,
+        honest.near_tie.reference_pairs_diverged
+    );
+
+    // The same weights with two slots decoding side by side: batch non-invariance makes many
+    // turns diverge, most at near ties, some beyond the 0.25-nat rule; 44 turns cannot tell
+    // that from a loss of quality, and verify must not call it one.
+    let batched = verify_candidate("batched");
+    assert!(
+        batched.near_tie.candidate_pairs_diverged
+            >= 10 * honest.near_tie.candidate_pairs_diverged.max(1),
+        "{:?}",
+        batched.near_tie
+    );
+    assert!(batched.near_tie.candidate_near_ties * 2 > batched.near_tie.candidate_pairs_diverged);
+    assert!(
+        !batched
+            .reasons
+            .iter()
+            .any(|reason| reason.starts_with("DEGRADED")),
+        "{:?}",
+        batched.reasons
+    );
+
+    // The requantized model loses greedy agreement outright.
+    let degraded = verify_candidate("q2k");
+    for reason in ["DEGRADED:exact", "DEGRADED:lcp_frac"] {
+        assert!(
+            degraded.reasons.iter().any(|found| found == reason),
+            "{:?}",
+            degraded.reasons
+        );
+    }
+}
