@@ -105,6 +105,15 @@ impl Window for u128 {
 /// The sorted windows of the non-whitespace characters' codes (scalar + 1).
 fn windows<W: Window>(text: &str) -> Vec<W> {
     let mut windows: Vec<W> = Vec::with_capacity(text.len());
+    append_windows(text, &mut windows);
+    windows.sort_unstable();
+    windows
+}
+
+/// Appends the windows of `text`'s non-whitespace characters' codes (scalar + 1), unsorted, in
+/// text order; returns how many.
+fn append_windows<W: Window>(text: &str, windows: &mut Vec<W>) -> usize {
+    let start = windows.len();
     windows.extend(
         text.chars()
             .filter(|&character| !is_python_whitespace(character))
@@ -113,12 +122,17 @@ fn windows<W: Window>(text: &str) -> Vec<W> {
     // Built from the end: each window is the next one shifted down one character, with this
     // position's character on top.
     let mut window = W::from_code(0);
-    for slot in windows.iter_mut().rev() {
+    for slot in windows[start..].iter_mut().rev() {
         window = window.shift_in(*slot);
         *slot = window;
     }
-    windows.sort_unstable();
-    windows
+    windows.len() - start
+}
+
+/// The number of n-grams of each order in a text of `length` characters: L − n + 1 of order n.
+fn ngram_totals(length: usize) -> [u64; CHAR_ORDER] {
+    let length = length as u64;
+    std::array::from_fn(|order| length.saturating_sub(order as u64))
 }
 
 /// A narrow window's characters at 21 bits each.
@@ -150,8 +164,7 @@ impl CharNgrams {
 
     /// The number of n-grams of each order: a text of L characters has L − n + 1 of order n.
     fn totals(&self) -> [u64; CHAR_ORDER] {
-        let length = self.length() as u64;
-        std::array::from_fn(|order| length.saturating_sub(order as u64))
+        ngram_totals(self.length())
     }
 
     /// The windows at 21 bits a character.
@@ -351,21 +364,12 @@ pub fn symmetric_pairs(texts: &[&str]) -> Vec<f64> {
     let mut totals: Vec<[u64; CHAR_ORDER]> = Vec::with_capacity(count);
     for (index, text) in texts.iter().enumerate() {
         let start = tagged.len();
-        tagged.extend(
-            text.chars()
-                .filter(|&character| !is_python_whitespace(character))
-                .map(|character| u64::from(u32::from(character)) + 1),
-        );
-        let mut window = 0_u64;
-        for slot in tagged[start..].iter_mut().rev() {
-            window = window.shift_in(*slot);
-            // The window's 48 bits go above an 8-bit tag, so the sort orders by window first.
-            *slot = (window << 8) | index as u64;
+        let length = append_windows(text, &mut tagged);
+        // The window's 48 bits go above an 8-bit tag, so the sort orders by window first.
+        for slot in &mut tagged[start..] {
+            *slot = (*slot << 8) | index as u64;
         }
-        let length = (tagged.len() - start) as u64;
-        totals.push(std::array::from_fn(|order| {
-            length.saturating_sub(order as u64)
-        }));
+        totals.push(ngram_totals(length));
     }
     tagged.sort_unstable();
     let mut matches = vec![[0_u64; CHAR_ORDER]; pair_count];
