@@ -372,6 +372,31 @@ pub fn symmetric_pairs(texts: &[&str]) -> Vec<f64> {
         totals.push(ngram_totals(length));
     }
     tagged.sort_unstable();
+    let matches = if count <= LANES && totals.iter().all(|total| total[0] < LANE_LIMIT) {
+        lane_matches(&tagged, count)
+    } else {
+        mask_matches(&tagged, count)
+    };
+    let pair_index =
+        |first: usize, second: usize| first * count - first * (first + 1) / 2 + second - first - 1;
+    let mut scores = Vec::with_capacity(pair_count);
+    for first in 0..count {
+        for second in first + 1..count {
+            scores.push(symmetric_score(
+                &matches[pair_index(first, second)],
+                &totals[first],
+                &totals[second],
+            ));
+        }
+    }
+    scores
+}
+
+/// Per pair (in [`symmetric_pairs`]'s order) and order, the clipped matches of the texts whose
+/// tagged windows are `tagged` (sorted): each open n-gram keeps the set of texts it occurs in, and
+/// closing it adds min(count, count) for the pairs within that set.
+fn mask_matches(tagged: &[u64], count: usize) -> Vec<[u64; CHAR_ORDER]> {
+    let pair_count = count * count.saturating_sub(1) / 2;
     let mut matches = vec![[0_u64; CHAR_ORDER]; pair_count];
     let mut counts = vec![[0_u32; CHAR_ORDER]; count];
     // Per order, which texts the open n-gram occurs in.
@@ -405,7 +430,7 @@ pub fn symmetric_pairs(texts: &[&str]) -> Vec<f64> {
         present[order] = 0;
     };
     let mut previous = 0_u64;
-    for &entry in &tagged {
+    for &entry in tagged {
         let window = entry >> 8;
         let text = (entry & 0xFF) as usize;
         let shared = ((previous ^ window).leading_zeros() - <u64 as Window>::UNUSED_HIGH_BITS)
@@ -424,17 +449,69 @@ pub fn symmetric_pairs(texts: &[&str]) -> Vec<f64> {
     for order in 0..CHAR_ORDER {
         close(order, &mut present, &mut counts, &mut matches);
     }
-    let mut scores = Vec::with_capacity(pair_count);
+    matches
+}
+
+/// Texts the lane pass ([`lane_matches`]) counts: one 16-bit lane each in a `u64`.
+const LANES: usize = 4;
+/// Windows per text below which every lane count and lane sum stays below 2^15.
+const LANE_LIMIT: u64 = 1 << 15;
+/// The top bit of every lane.
+const LANE_HIGH: u64 = 0x8000_8000_8000_8000;
+
+/// Lane-wise minimum of two words of four counts, each below 2^15.
+fn lane_min(first: u64, second: u64) -> u64 {
+    // Each lane of (first | high) − second is first − second + 2^15 ≥ 1, so no borrow crosses
+    // lanes, and its top bit says first ≥ second.
+    let first_not_less = ((first | LANE_HIGH) - second) & LANE_HIGH;
+    let take_second = (first_not_less >> 15) * 0xFFFF;
+    (second & take_second) | (first & !take_second)
+}
+
+/// [`mask_matches`] for at most four texts of fewer than 2^15 windows each, without branches on
+/// the data: an open n-gram's counts sit in one word, a lane per text, and closing it adds the
+/// lane-wise minimum of the word and the word rotated by one and by two lanes, which holds
+/// min(count, count) of every pair (lane k: texts k and k − 1, and k and k − 2, modulo 4).
+/// Closing an n-gram that is in one text only adds zeros.
+fn lane_matches(tagged: &[u64], count: usize) -> Vec<[u64; CHAR_ORDER]> {
+    let mut counts = [0_u64; CHAR_ORDER];
+    let mut neighbours = [0_u64; CHAR_ORDER];
+    let mut opposites = [0_u64; CHAR_ORDER];
+    let mut close = |order: usize, counts: &mut [u64; CHAR_ORDER]| {
+        let value = counts[order];
+        neighbours[order] += lane_min(value, value.rotate_left(16));
+        opposites[order] += lane_min(value, value.rotate_left(32));
+        counts[order] = 0;
+    };
+    let mut previous = 0_u64;
+    for &entry in tagged {
+        let window = entry >> 8;
+        let shared = ((previous ^ window).leading_zeros() - <u64 as Window>::UNUSED_HIGH_BITS)
+            / <u64 as Window>::CHARACTER_BITS;
+        for order in shared as usize..CHAR_ORDER {
+            close(order, &mut counts);
+        }
+        let increment = 1_u64 << (16 * (entry & 0xFF));
+        for slot in counts.iter_mut().take(window_length(window)) {
+            *slot += increment;
+        }
+        previous = window;
+    }
+    for order in 0..CHAR_ORDER {
+        close(order, &mut counts);
+    }
+    let lane = |word: u64, lane: usize| (word >> (16 * lane)) & 0xFFFF;
+    let mut matches = Vec::with_capacity(count * count.saturating_sub(1) / 2);
     for first in 0..count {
         for second in first + 1..count {
-            scores.push(symmetric_score(
-                &matches[pair_index(first, second)],
-                &totals[first],
-                &totals[second],
-            ));
+            matches.push(std::array::from_fn(|order| match second - first {
+                1 => lane(neighbours[order], second),
+                2 => lane(opposites[order], second),
+                _ => lane(neighbours[order], 0),
+            }));
         }
     }
-    scores
+    matches
 }
 
 /// Whether every character of `text` packs into 8 bits (scalar + 1 below 256).

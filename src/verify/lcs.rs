@@ -9,34 +9,67 @@
 
 use rustc_hash::FxHashMap;
 
+/// Dense ids for the token hashes of one turn's sequences, so that the LCS looks a token's
+/// masks up by index: every sequence of a turn is compared with every other, and hashing each
+/// token once per partner cost more than the LCS itself.
+#[derive(Debug, Default)]
+pub struct Vocabulary {
+    ids: FxHashMap<u64, u32>,
+}
+
+impl Vocabulary {
+    /// The ids of `tokens`, new tokens numbered in order of appearance.
+    pub fn intern(&mut self, tokens: &[u64]) -> Vec<u32> {
+        tokens
+            .iter()
+            .map(|token| {
+                let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+                *self.ids.entry(*token).or_insert(next)
+            })
+            .collect()
+    }
+
+    /// How many distinct tokens so far.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no token was interned.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
 /// A sequence's match masks: for each distinct token, the bitset of its positions.
 #[derive(Debug, Clone, Default)]
 pub struct TokenMasks {
     length: usize,
     words: usize,
-    index: FxHashMap<u64, u32>,
+    /// Per token id of the vocabulary, its row in `masks` (`u32::MAX`: not in the sequence).
+    rows: Vec<u32>,
     masks: Vec<u64>,
 }
 
 impl TokenMasks {
-    /// Masks of `tokens`.
-    pub fn new(tokens: &[u64]) -> TokenMasks {
+    /// Masks of `tokens`, ids below `vocabulary`.
+    pub fn new(tokens: &[u32], vocabulary: usize) -> TokenMasks {
         let words = tokens.len().div_ceil(64);
-        let mut index: FxHashMap<u64, u32> =
-            FxHashMap::with_capacity_and_hasher(tokens.len(), rustc_hash::FxBuildHasher);
+        let mut rows = vec![u32::MAX; vocabulary];
         let mut masks: Vec<u64> = Vec::with_capacity(tokens.len().min(256) * words);
-        for (position, token) in tokens.iter().enumerate() {
-            let next = u32::try_from(index.len()).unwrap_or(u32::MAX);
-            let slot = *index.entry(*token).or_insert_with(|| {
+        let mut next = 0_u32;
+        for (position, &token) in tokens.iter().enumerate() {
+            let row = &mut rows[token as usize];
+            if *row == u32::MAX {
+                *row = next;
+                next += 1;
                 masks.extend(std::iter::repeat_n(0, words));
-                next
-            }) as usize;
-            masks[slot * words + position / 64] |= 1 << (position % 64);
+            }
+            masks[*row as usize * words + position / 64] |= 1 << (position % 64);
         }
         TokenMasks {
             length: tokens.len(),
             words,
-            index,
+            rows,
             masks,
         }
     }
@@ -53,17 +86,19 @@ impl TokenMasks {
 }
 
 /// LCS length of the masked sequence and `other`.
-pub fn lcs(first: &TokenMasks, other: &[u64]) -> usize {
+pub fn lcs(first: &TokenMasks, other: &[u32]) -> usize {
     if first.length == 0 || other.is_empty() {
         return 0;
     }
     let words = first.words;
     let mut row = vec![u64::MAX; words];
     for token in other {
-        let Some(&slot) = first.index.get(token) else {
+        let slot = first.rows.get(*token as usize).copied().unwrap_or(u32::MAX);
+        if slot == u32::MAX {
             continue;
-        };
-        let mask = &first.masks[slot as usize * words..(slot as usize + 1) * words];
+        }
+        let slot = slot as usize;
+        let mask = &first.masks[slot * words..(slot + 1) * words];
         let mut carry = 0_u64;
         for (value, &matches) in row.iter_mut().zip(mask) {
             let old = *value;
@@ -88,7 +123,7 @@ pub fn lcs(first: &TokenMasks, other: &[u64]) -> usize {
 
 /// 2·LCS / (|a| + |b|), 1 when both are empty.
 #[allow(clippy::cast_precision_loss, reason = "lengths are far below 2^52")]
-pub fn ratio(first: &TokenMasks, other: &[u64]) -> f64 {
+pub fn ratio(first: &TokenMasks, other: &[u32]) -> f64 {
     let total = first.length + other.len();
     if total == 0 {
         return 1.0;
@@ -132,8 +167,10 @@ mod tests {
             let first = sequence(limit);
             let second = sequence(limit);
             let expected = dynamic_programming(&first, &second);
+            let mut vocabulary = Vocabulary::default();
+            let (first_ids, second_ids) = (vocabulary.intern(&first), vocabulary.intern(&second));
             assert_eq!(
-                lcs(&TokenMasks::new(&first), &second),
+                lcs(&TokenMasks::new(&first_ids, vocabulary.len()), &second_ids),
                 expected,
                 "{first:?} {second:?}"
             );

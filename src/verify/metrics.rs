@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::chrf::{self, CharNgrams};
 use super::input::Output;
-use super::lcs::{self, TokenMasks};
+use super::lcs::{self, TokenMasks, Vocabulary};
 use crate::replay::record::TokenLogprob;
 
 /// The agreement metrics, in report order: the gateable ones first.
@@ -209,9 +209,11 @@ pub struct Prepared<'output> {
     text_trimmed_len: (usize, usize),
     /// Characters of `text`.
     pub char_count: usize,
-    words: Vec<u64>,
+    /// Word tokens (ids in the turn's vocabulary).
+    words: Vec<u32>,
     word_masks: TokenMasks,
-    rouge_tokens: Vec<u64>,
+    /// ROUGE tokens (ids in the turn's ROUGE vocabulary).
+    rouge_tokens: Vec<u32>,
     rouge_masks: TokenMasks,
     /// Whether it calls a tool (tool calls, or a `tool_calls` finish).
     pub trigger: bool,
@@ -258,14 +260,50 @@ pub fn word_tokens(text: &str) -> Vec<&str> {
     tokens
 }
 
+#[derive(PartialEq, Clone, Copy)]
+enum Class {
+    Word,
+    Space,
+    Other,
+}
+
 /// Calls `visit` with each of `text`'s word tokens ([`word_tokens`]), without collecting them.
-fn for_each_word_token<'text>(text: &'text str, mut visit: impl FnMut(&'text str)) {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Class {
-        Word,
-        Space,
-        Other,
+fn for_each_word_token<'text>(text: &'text str, visit: impl FnMut(&'text str)) {
+    if text.is_ascii() {
+        for_each_ascii_word_token(text, visit);
+    } else {
+        for_each_unicode_word_token(text, visit);
     }
+}
+
+/// [`for_each_word_token`] of an ASCII text, byte by byte: ASCII's alphanumerics and whitespace
+/// are Unicode's, and most outputs are ASCII.
+fn for_each_ascii_word_token<'text>(text: &'text str, mut visit: impl FnMut(&'text str)) {
+    let class = |byte: u8| {
+        if byte.is_ascii_alphanumeric() || byte == b'_' {
+            Class::Word
+        } else if matches!(byte, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r') {
+            Class::Space
+        } else {
+            Class::Other
+        }
+    };
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for at in 1..bytes.len() {
+        let (previous, this) = (class(bytes[at - 1]), class(bytes[at]));
+        if previous != this || this == Class::Other {
+            visit(&text[start..at]);
+            start = at;
+        }
+    }
+    if start < text.len() {
+        visit(&text[start..]);
+    }
+}
+
+/// [`for_each_word_token`] of any text, character by character.
+fn for_each_unicode_word_token<'text>(text: &'text str, mut visit: impl FnMut(&'text str)) {
     let class = |character: char| {
         if character.is_alphanumeric() || character == '_' {
             Class::Word
@@ -311,9 +349,31 @@ fn rouge_tokens(text: &str) -> Vec<u64> {
     tokens
 }
 
+/// Prepares the outputs of one turn, which are all compared with each other: their tokens share
+/// one vocabulary, so the LCS finds a token's positions by index.
+pub fn prepare_turn<'output>(outputs: &[&'output Output]) -> Vec<Prepared<'output>> {
+    let mut vocabularies = [Vocabulary::default(), Vocabulary::default()];
+    let mut prepared: Vec<Prepared> = outputs
+        .iter()
+        .map(|output| Prepared::unmasked(output, &mut vocabularies))
+        .collect();
+    for item in &mut prepared {
+        item.mask(&vocabularies);
+    }
+    prepared
+}
+
 impl<'output> Prepared<'output> {
-    /// Prepares one output.
+    /// Prepares one output on its own.
     pub fn new(output: &'output Output) -> Prepared<'output> {
+        let mut vocabularies = [Vocabulary::default(), Vocabulary::default()];
+        let mut prepared = Prepared::unmasked(output, &mut vocabularies);
+        prepared.mask(&vocabularies);
+        prepared
+    }
+
+    /// Everything but the token masks, which need the whole turn's vocabularies (words, ROUGE).
+    fn unmasked(output: &'output Output, vocabularies: &mut [Vocabulary; 2]) -> Prepared<'output> {
         let mut calls: Vec<CanonicalCall> = output
             .tool_calls
             .iter()
@@ -334,18 +394,24 @@ impl<'output> Prepared<'output> {
         });
         let mut rouge = rouge_tokens(&text);
         rouge.truncate(MAX_DIFF_TOKENS);
+        let [word_vocabulary, rouge_vocabulary] = vocabularies;
         Prepared {
             output,
             char_count: text.chars().count(),
-            word_masks: TokenMasks::new(&words),
-            words,
-            rouge_masks: TokenMasks::new(&rouge),
-            rouge_tokens: rouge,
+            words: word_vocabulary.intern(&words),
+            word_masks: TokenMasks::default(),
+            rouge_tokens: rouge_vocabulary.intern(&rouge),
+            rouge_masks: TokenMasks::default(),
             trigger: !calls.is_empty() || output.finish_reason.as_deref() == Some("tool_calls"),
             calls,
             text_trimmed_len,
             text,
         }
+    }
+
+    fn mask(&mut self, [words, rouge]: &[Vocabulary; 2]) {
+        self.word_masks = TokenMasks::new(&self.words, words.len());
+        self.rouge_masks = TokenMasks::new(&self.rouge_tokens, rouge.len());
     }
 
     fn trimmed(&self) -> &str {
@@ -620,6 +686,31 @@ mod tests {
         near_tie_gap: 0.25,
         near_tie_tolerated: false,
     };
+
+    #[test]
+    fn ascii_word_tokens_equal_unicode_word_tokens() {
+        let alphabet = b"ab_1 \t\n\r\x0b\x0c\x1c.-{}\"\x00";
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for _ in 0..state % 40 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push(char::from(
+                    alphabet[usize::try_from(state % 17).unwrap_or(0)],
+                ));
+            }
+            let (mut ascii, mut unicode) = (Vec::new(), Vec::new());
+            for_each_ascii_word_token(&text, |token| ascii.push(token));
+            for_each_unicode_word_token(&text, |token| unicode.push(token));
+            assert_eq!(ascii, unicode, "{text:?}");
+            assert_eq!(ascii.concat(), text);
+        }
+    }
 
     #[test]
     fn canonical_json_sorts_keys_and_normalizes_numbers() {

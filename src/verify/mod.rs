@@ -125,11 +125,11 @@ fn score_turn(
     let empty = Output::default();
     let answered = candidate.filter(|output| output.error.is_none());
     // A missing or failed turn is scored as an empty output: it agrees with nothing.
-    let candidate_prepared = Prepared::new(answered.unwrap_or(&empty));
-    let references_prepared: Vec<Prepared> = references
-        .iter()
-        .map(|output| Prepared::new(output))
+    let outputs: Vec<&Output> = std::iter::once(answered.unwrap_or(&empty))
+        .chain(references.iter().copied())
         .collect();
+    let mut references_prepared = metrics::prepare_turn(&outputs);
+    let candidate_prepared = references_prepared.remove(0);
     // chrF of every pair at once: candidate↔reference pairs first, then reference↔reference in
     // the order of the loop below.
     let texts: Vec<&str> = std::iter::once(&candidate_prepared)
