@@ -85,13 +85,24 @@ impl TokenMasks {
     }
 }
 
+/// Row words kept on the stack (sequences up to 512 tokens).
+const STACK_WORDS: usize = 8;
+
 /// LCS length of the masked sequence and `other`.
 pub fn lcs(first: &TokenMasks, other: &[u32]) -> usize {
     if first.length == 0 || other.is_empty() {
         return 0;
     }
     let words = first.words;
-    let mut row = vec![u64::MAX; words];
+    // Most outputs are a few hundred tokens: their row fits on the stack.
+    let mut stack = [u64::MAX; STACK_WORDS];
+    let mut heap = Vec::new();
+    let row: &mut [u64] = if words <= STACK_WORDS {
+        &mut stack[..words]
+    } else {
+        heap.resize(words, u64::MAX);
+        &mut heap
+    };
     for token in other {
         let slot = first.rows.get(*token as usize).copied().unwrap_or(u32::MAX);
         if slot == u32::MAX {

@@ -331,20 +331,31 @@ fn for_each_unicode_word_token<'text>(text: &'text str, mut visit: impl FnMut(&'
 }
 
 fn rouge_tokens(text: &str) -> Vec<u64> {
-    // rouge-score's tokenizer: lowercase, then runs of ASCII letters and digits. A byte loop with
-    // one reused buffer: this runs on every output of every turn.
+    // rouge-score's tokenizer: lowercase, then runs of ASCII letters and digits. Runs without
+    // capitals, most of them, are hashed in place; the rest go through one reused buffer.
     let mut tokens = Vec::with_capacity(text.len() / 4);
     let mut buffer: Vec<u8> = Vec::with_capacity(32);
-    for &byte in text.as_bytes() {
-        if byte.is_ascii_alphanumeric() {
-            buffer.push(byte.to_ascii_lowercase());
-        } else if !buffer.is_empty() {
-            tokens.push(xxhash_rust::xxh3::xxh3_64(&buffer));
-            buffer.clear();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if !bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+            continue;
         }
-    }
-    if !buffer.is_empty() {
-        tokens.push(xxhash_rust::xxh3::xxh3_64(&buffer));
+        let start = at;
+        let mut capitals = false;
+        while at < bytes.len() && bytes[at].is_ascii_alphanumeric() {
+            capitals |= bytes[at].is_ascii_uppercase();
+            at += 1;
+        }
+        let run = &bytes[start..at];
+        if capitals {
+            buffer.clear();
+            buffer.extend(run.iter().map(u8::to_ascii_lowercase));
+            tokens.push(xxhash_rust::xxh3::xxh3_64(&buffer));
+        } else {
+            tokens.push(xxhash_rust::xxh3::xxh3_64(run));
+        }
     }
     tokens
 }
@@ -710,6 +721,26 @@ mod tests {
             assert_eq!(ascii, unicode, "{text:?}");
             assert_eq!(ascii.concat(), text);
         }
+    }
+
+    #[test]
+    fn rouge_tokens_are_lowercased_alphanumeric_runs() {
+        let naive = |text: &str| -> Vec<u64> {
+            text.to_ascii_lowercase()
+                .split(|character: char| !character.is_ascii_alphanumeric())
+                .filter(|token| !token.is_empty())
+                .map(|token| xxhash_rust::xxh3::xxh3_64(token.as_bytes()))
+                .collect()
+        };
+        for text in ["", "The cat, the CAT; tHe 42cats", "a-b_c  D9 é É x", "ABC", "...x"] {
+            assert_eq!(rouge_tokens(text), naive(text), "{text:?}");
+        }
+        let first = output("The cat sat", &[]);
+        let second = output("the cat sat down", &[]);
+        let prepared = prepare_turn(&[&first, &second]);
+        let scores = compare(&prepared[0], &prepared[1], 0.5, OPTIONS);
+        let rouge = scores.values[Metric::RougeL.index()].unwrap_or_default();
+        assert!((rouge - 6.0 / 7.0).abs() < 1e-12, "{rouge}");
     }
 
     #[test]
