@@ -38,6 +38,8 @@ pub const REQUEST_OFFSET_MS: &str = "request_offset_ms";
 pub const MODEL_LATENCY_MS: &str = "model_latency_ms";
 /// `turns.tool_delay_ms_after`.
 pub const TOOL_DELAY_MS_AFTER: &str = "tool_delay_ms_after";
+/// `turns.tool_set_index`.
+pub const TOOL_SET_INDEX: &str = "tool_set_index";
 /// `turns.hash_block_size`.
 pub const HASH_BLOCK_SIZE: &str = "hash_block_size";
 /// `turns.hash_prefix_blocks`.
@@ -146,6 +148,7 @@ mod tests {
         for name in [REQUEST_OFFSET_MS, MODEL_LATENCY_MS, TOOL_DELAY_MS_AFTER] {
             expect(name, &DataType::Float64);
         }
+        expect(TOOL_SET_INDEX, &DataType::UInt32);
         expect(HASH_BLOCK_SIZE, &DataType::UInt32);
         expect(HASH_PREFIX_BLOCKS, &DataType::UInt32);
         let DataType::List(item) = schema

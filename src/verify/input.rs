@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::tools::ToolSchemas;
 use crate::dataset::Dataset;
 use crate::replay::record::{
     REQUESTS_FILE, RUN_FILE, RequestRecord, RunManifest, ServedToolCall, TokenLogprob,
 };
+use crate::schema::SessionRow;
 use crate::store::StoreError;
 
 /// Input that cannot be verified (exit 2).
@@ -294,7 +296,7 @@ pub fn read_run(path: &Path) -> Result<Run, InputError> {
 }
 
 /// The turns a verification scores, in dataset order, and every run's output for each.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Aligned {
     /// Dataset name (from its manifest).
     pub dataset_name: String,
@@ -310,6 +312,8 @@ pub struct Aligned {
     pub references: Vec<Vec<Output>>,
     /// Which settings the config lock compared, and what it could not check.
     pub lock: LockOutcome,
+    /// The tools each turn's request offered, to check served calls against.
+    pub tools: ToolSchemas,
 }
 
 /// What the config lock compared.
@@ -498,12 +502,11 @@ pub fn align(
             .as_ref()
             .map(|manifest| manifest.dataset.sessions)
     });
-    let sessions: Vec<(&str, u32)> = if let Some(count) = replayed_sessions {
+    let session_rows: Vec<&SessionRow> = if let Some(count) = replayed_sessions {
         dataset
             .sessions()
             .iter()
             .take(usize::try_from(count).unwrap_or(usize::MAX))
-            .map(|session| (session.session_id.as_str(), session.turn_count))
             .collect()
     } else {
         let answered: std::collections::HashSet<&str> = references
@@ -514,9 +517,12 @@ pub fn align(
             .sessions()
             .iter()
             .filter(|session| answered.contains(session.session_id.as_str()))
-            .map(|session| (session.session_id.as_str(), session.turn_count))
             .collect()
     };
+    let sessions: Vec<(&str, u32)> = session_rows
+        .iter()
+        .map(|session| (session.session_id.as_str(), session.turn_count))
+        .collect();
     let session_position: HashMap<&str, usize> = sessions
         .iter()
         .enumerate()
@@ -531,6 +537,12 @@ pub fn align(
         }
     }
     let session_ids: Vec<String> = sessions.iter().map(|(id, _)| (*id).to_owned()).collect();
+    let tools = ToolSchemas::new(&dataset, &session_rows, &turn_session, &turn_index).map_err(
+        |source| InputError::Dataset {
+            path: dataset_path.to_owned(),
+            source,
+        },
+    )?;
     let expected = turn_session.len();
     // Records outside the replayed sessions.
     for run in references.iter().chain(std::iter::once(&candidate)) {
@@ -646,6 +658,7 @@ pub fn align(
         candidate: candidate_outputs,
         references: reference_outputs,
         lock,
+        tools,
     })
 }
 

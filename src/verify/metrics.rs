@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::chrf::{self, CharNgrams};
 use super::input::Output;
 use super::lcs::{self, TokenMasks, Vocabulary};
+use super::tools::ToolSet;
 use crate::replay::record::TokenLogprob;
 
 /// The agreement metrics, in report order: the gateable ones first.
@@ -617,7 +618,7 @@ pub fn compare(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[allow(
     clippy::struct_excessive_bools,
-    reason = "four independent checks, each read by name"
+    reason = "five independent checks, each read by name"
 )]
 pub struct OutputFlags {
     /// Stopped at `max_tokens` (`finish_reason` `length`).
@@ -626,6 +627,9 @@ pub struct OutputFlags {
     pub empty: bool,
     /// A tool call's arguments are not a JSON object.
     pub invalid_arguments: bool,
+    /// A tool call names a tool the request did not offer, or its arguments break the tool's
+    /// parameters schema (checked only where the dataset has the request's tools).
+    pub schema_violation: bool,
     /// A special token (end of sequence, chat-template marker) appears in the text.
     pub special_token: bool,
 }
@@ -656,20 +660,28 @@ impl SpecialTokens {
     }
 }
 
-/// The absolute checks of one output.
-pub fn flags(output: &Output, special: &SpecialTokens) -> OutputFlags {
+/// The absolute checks of one output; `tools` are the tools its request offered, when the
+/// dataset has them.
+pub fn flags(output: &Output, special: &SpecialTokens, tools: Option<&ToolSet>) -> OutputFlags {
+    let mut invalid_arguments = false;
+    let mut schema_violation = false;
+    for call in &output.tool_calls {
+        let arguments: Option<Value> = if call.arguments.trim().is_empty() {
+            Some(Value::Object(serde_json::Map::new()))
+        } else {
+            serde_json::from_str(&call.arguments).ok()
+        };
+        invalid_arguments |= !matches!(arguments, Some(Value::Object(_)));
+        schema_violation |=
+            tools.is_some_and(|tools| tools.violated_by(&call.name, arguments.as_ref()));
+    }
     OutputFlags {
         truncated: output.finish_reason.as_deref() == Some("length"),
         empty: output.content.trim().is_empty()
             && output.reasoning.trim().is_empty()
             && output.tool_calls.is_empty(),
-        invalid_arguments: output.tool_calls.iter().any(|call| {
-            !call.arguments.trim().is_empty()
-                && !matches!(
-                    serde_json::from_str::<Value>(&call.arguments),
-                    Ok(Value::Object(_))
-                )
-        }),
+        invalid_arguments,
+        schema_violation,
         special_token: special.found_in(&output.content) || special.found_in(&output.reasoning),
     }
 }
@@ -732,7 +744,13 @@ mod tests {
                 .map(|token| xxhash_rust::xxh3::xxh3_64(token.as_bytes()))
                 .collect()
         };
-        for text in ["", "The cat, the CAT; tHe 42cats", "a-b_c  D9 é É x", "ABC", "...x"] {
+        for text in [
+            "",
+            "The cat, the CAT; tHe 42cats",
+            "a-b_c  D9 é É x",
+            "ABC",
+            "...x",
+        ] {
             assert_eq!(rouge_tokens(text), naive(text), "{text:?}");
         }
         let first = output("The cat sat", &[]);

@@ -19,6 +19,7 @@ pub mod lcs;
 pub mod metrics;
 pub mod profile;
 pub mod report;
+pub mod tools;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,7 @@ use self::report::{
     ConfigLock, Counts, GuardrailReport, Inputs, MetricReport, NearTieReport, VerifyReport,
     WorstTurn, round,
 };
+use self::tools::ToolSet;
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -121,6 +123,7 @@ fn score_turn(
     references: &[&Output],
     options: PairOptions,
     special: &SpecialTokens,
+    tools: Option<&ToolSet>,
 ) -> TurnScores {
     let empty = Output::default();
     let answered = candidate.filter(|output| output.error.is_none());
@@ -190,10 +193,10 @@ fn score_turn(
             .first()
             .and_then(|pair| pair.first_divergence),
         near_ties: [count_ties(&candidate_pairs), count_ties(&reference_pairs)],
-        candidate_flags: answered.map(|output| metrics::flags(output, special)),
+        candidate_flags: answered.map(|output| metrics::flags(output, special, tools)),
         reference_flags: references
             .iter()
-            .map(|output| metrics::flags(output, special))
+            .map(|output| metrics::flags(output, special, tools))
             .collect(),
         candidate_size: answered.map(|_| size(&candidate_prepared)),
         reference_sizes: references_prepared.iter().map(size).collect(),
@@ -235,6 +238,7 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
                 &references,
                 options,
                 &special,
+                aligned.tools.for_turn(turn),
             )
         })
         .collect();
@@ -256,6 +260,7 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         _ => {}
     }
     warnings.extend(aligned.lock.notes.iter().cloned());
+    warnings.extend(aligned.tools.notes.iter().cloned());
 
     // Gated and diagnostic metrics.
     let gated = profile.gated_metrics();
@@ -364,10 +369,11 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         .iter()
         .filter(|turn| turn.candidate_flags.is_some())
         .collect();
-    let flag_rates: [(&str, FlagCheck); 4] = [
+    let flag_rates: [(&str, FlagCheck); 5] = [
         ("truncation", |flags| flags.truncated),
         ("empty_output", |flags| flags.empty),
         ("invalid_tool_arguments", |flags| flags.invalid_arguments),
+        ("tool_schema_violations", |flags| flags.schema_violation),
         ("special_tokens", |flags| flags.special_token),
     ];
     for (name, flag) in flag_rates {

@@ -169,7 +169,7 @@ impl MetricReport {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct GuardrailReport {
     /// `missing_turns`, `errored_turns`, `length_ratio`, `truncation`, `empty_output`,
-    /// `invalid_tool_arguments` or `special_tokens`.
+    /// `invalid_tool_arguments`, `tool_schema_violations` or `special_tokens`.
     pub name: String,
     /// The candidate's value (a count, a ratio or a rate).
     pub value: Option<f64>,

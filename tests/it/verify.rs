@@ -130,7 +130,10 @@ fn synthetic_dataset(directory: &Path, sessions: u32, turns: u32) -> (PathBuf, V
                     "content": format!("output {turn}")}));
             }
         }
-        lines.push_str(&json!({"id": id, "model": "m", "messages": messages}).to_string());
+        lines.push_str(
+            &json!({"id": id, "model": "m", "messages": messages, "tools": synthetic_tools()})
+                .to_string(),
+        );
         lines.push('\n');
     }
     let source = directory.join("chats.jsonl");
@@ -150,6 +153,13 @@ fn synthetic_dataset(directory: &Path, sessions: u32, turns: u32) -> (PathBuf, V
         dataset.as_os_str(),
     ]);
     (dataset, keys)
+}
+
+/// The tools every synthetic request offers: `bash` with a required string `command`.
+fn synthetic_tools() -> Value {
+    json!([{"type": "function", "function": {"name": "bash", "description": "Runs a command.",
+        "parameters": {"type": "object", "properties": {"command": {"type": "string"},
+        "timeout": {"type": "integer"}}, "required": ["command"]}}}])
 }
 
 const VOCABULARY: [&str; 48] = [
@@ -386,7 +396,7 @@ fn selected(record: &RequestRecord, fraction: f64, salt: u64) -> bool {
 }
 
 /// Applies a named transformation (`truncate:F`, `shuffle_args`, `drop_tool_calls`,
-/// `duplicate_eos:F`, `drop_turns:F`).
+/// `duplicate_eos:F`, `drop_required_argument:F`, `drop_turns:F`).
 fn transform(records: &mut Vec<RequestRecord>, name: &str) {
     let (kind, fraction) = name.split_once(':').map_or((name, 1.0), |(kind, value)| {
         (kind, value.parse().expect("a fraction"))
@@ -453,6 +463,21 @@ fn transform(records: &mut Vec<RequestRecord>, name: &str) {
                 let content = record.content.take().unwrap_or_default();
                 record.content = Some(format!("{content}<|im_end|><|im_end|>"));
                 record.output_tokens = record.output_tokens.map(|tokens| tokens + 2);
+            }
+        }
+        "drop_required_argument" => {
+            // Valid JSON objects that break the tool's schema: `command` is required.
+            for record in records
+                .iter_mut()
+                .filter(|record| selected(record, fraction, 4))
+            {
+                for call in &mut record.tool_calls {
+                    if let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&call.arguments)
+                    {
+                        map.remove("command");
+                        call.arguments = Value::Object(map).to_string();
+                    }
+                }
             }
         }
         "drop_turns" => records.retain(|record| !selected(record, fraction, 3)),
