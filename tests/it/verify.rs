@@ -472,7 +472,8 @@ fn transform(records: &mut Vec<RequestRecord>, name: &str) {
                 .filter(|record| selected(record, fraction, 4))
             {
                 for call in &mut record.tool_calls {
-                    if let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&call.arguments)
+                    if let Ok(Value::Object(mut map)) =
+                        serde_json::from_str::<Value>(&call.arguments)
                     {
                         map.remove("command");
                         call.arguments = Value::Object(map).to_string();
