@@ -1111,10 +1111,15 @@ fn real_fixture_controls() {
             .collect();
         (manifest, records)
     };
+    // Only the untransformed candidates: here the honest one comes out UNDERPOWERED, so a
+    // negative control applied to it could not flip its verdict (and with outputs capped at 64
+    // tokens the references already stop at the cap on ~75% of turns, which hides a 10%
+    // truncation). The negative controls run on the greedy fixture, where the honest candidate
+    // passes (`real_greedy_fixture_controls`).
     for case in case_file("standard")
         .cases
         .into_iter()
-        .filter(|case| case.real)
+        .filter(|case| case.real && case.transforms.is_empty())
     {
         let source = match case.candidate.as_str() {
             "honest" => "honest",
@@ -1186,6 +1191,81 @@ fn real_fixture_controls() {
 /// llama.cpp with SmolLM2-135M at temperature 0 with `--logprobs 5`, three reference runs of one
 /// deployment (one slot, one agent). The fixture is small, so the sample-size floor is lowered as
 /// for `real_fixture_controls`; the margins are the profile's.
+/// On the real greedy runs the honest candidate passes, so each negative control of the standard
+/// case file that applies to real data must flip it, with the case's reason. The tool-call
+/// controls do not (`real: false`): these requests offer no tools and no run calls one.
+fn negative_controls_flip_real_greedy_runs(
+    fixture: &Path,
+    verify_candidate: &dyn Fn(&str) -> verify::report::VerifyReport,
+) {
+    let honest_records: Vec<RequestRecord> =
+        fs_err::read_to_string(fixture.join("honest/requests.jsonl"))
+            .expect("requests")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("record"))
+            .collect();
+    assert!(
+        honest_records
+            .iter()
+            .all(|record| record.tool_calls.is_empty())
+    );
+    let manifest = fs_err::read_to_string(fixture.join("honest/run.json")).expect("run.json");
+    let work = temp_dir();
+    let mut flipped = Vec::new();
+    for case in case_file("standard").cases {
+        if !case.real || case.candidate != "honest" || case.transforms.is_empty() {
+            continue;
+        }
+        let mut records = honest_records.clone();
+        for name in &case.transforms {
+            if let Some(fraction) = name.strip_prefix("drop_turns:") {
+                // 2% of 44 turns is less than one, which the hashed selection may round to
+                // none: drop ⌈2%⌉ of the turns, the last ones.
+                let fraction: f64 = fraction.parse().expect("a fraction");
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss,
+                    reason = "a few dozen turns"
+                )]
+                let count = (fraction * records.len() as f64).ceil() as usize;
+                records.truncate(records.len() - count);
+            } else {
+                transform(&mut records, name);
+            }
+        }
+        assert!(
+            records != honest_records,
+            "case {} changed nothing",
+            case.name
+        );
+        let candidate = work.path().join(&case.name);
+        fs_err::create_dir_all(&candidate).expect("dir");
+        fs_err::write(candidate.join("run.json"), &manifest).expect("run.json");
+        let lines: String = records
+            .iter()
+            .map(|record| serde_json::to_string(record).expect("record") + "\n")
+            .collect();
+        fs_err::write(candidate.join("requests.jsonl"), lines).expect("requests");
+        let report = verify_candidate(candidate.to_str().expect("utf-8 path"));
+        assert_eq!(report.verdict, "FAIL", "case {}", case.name);
+        for reason in &case.reasons {
+            assert!(
+                report.reasons.contains(reason),
+                "case {}: {reason} missing from {:?}",
+                case.name,
+                report.reasons
+            );
+        }
+        flipped.push(case.name);
+    }
+    assert_eq!(
+        flipped,
+        ["truncated_10pct", "duplicated_eos", "missing_2pct"],
+        "the non-tool negative controls"
+    );
+}
+
 #[test]
 fn real_greedy_fixture_controls() {
     let fixture = repo().join("tests/fixtures/verify-greedy");
@@ -1221,6 +1301,8 @@ fn real_greedy_fixture_controls() {
         honest.near_tie.reference_near_ties,
         honest.near_tie.reference_pairs_diverged
     );
+
+    negative_controls_flip_real_greedy_runs(&fixture, &verify_candidate);
 
     // The same weights with two slots decoding side by side: batch non-invariance makes many
     // turns diverge, most at near ties, some beyond the 0.25-nat rule; 44 turns cannot tell
