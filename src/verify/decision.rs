@@ -100,16 +100,18 @@ fn bootstrap_upper(clusters: &[(f64, u64)], settings: TestSettings) -> Option<f6
             let size = RESAMPLES_PER_TASK.min(settings.resamples - task * RESAMPLES_PER_TASK);
             (0..size)
                 .map(|_| {
-                    let (mut sum, mut turns) = (0.0, 0_u64);
-                    for _ in 0..count {
+                    // Four partial sums: one running sum would make every draw wait for the
+                    // previous addition.
+                    let (mut sums, mut turns) = ([0.0_f64; 4], 0_u64);
+                    for draw in 0..count {
                         // Lemire's multiply-shift: an index in 0..count without division.
                         let index =
                             ((u128::from(generator.next_u64()) * u128::from(count)) >> 64) as usize;
                         let (cluster_sum, cluster_turns) = clusters[index];
-                        sum += cluster_sum;
+                        sums[(draw % 4) as usize] += cluster_sum;
                         turns += cluster_turns;
                     }
-                    sum / turns as f64
+                    ((sums[0] + sums[1]) + (sums[2] + sums[3])) / turns as f64
                 })
                 .collect::<Vec<f64>>()
         })
