@@ -114,11 +114,20 @@ fn windows<W: Window>(text: &str) -> Vec<W> {
 /// text order; returns how many.
 fn append_windows<W: Window>(text: &str, windows: &mut Vec<W>) -> usize {
     let start = windows.len();
-    windows.extend(
-        text.chars()
-            .filter(|&character| !is_python_whitespace(character))
-            .map(|character| W::from_code(u32::from(character) + 1)),
-    );
+    if text.is_ascii() {
+        // Byte by byte: ASCII's whitespace under Python's `str.split()` is 0x09–0x0D, 0x1C–0x20.
+        windows.extend(
+            text.bytes()
+                .filter(|&byte| !matches!(byte, 0x09..=0x0D | 0x1C..=0x20))
+                .map(|byte| W::from_code(u32::from(byte) + 1)),
+        );
+    } else {
+        windows.extend(
+            text.chars()
+                .filter(|&character| !is_python_whitespace(character))
+                .map(|character| W::from_code(u32::from(character) + 1)),
+        );
+    }
     // Built from the end: each window is the next one shifted down one character, with this
     // position's character on top.
     let mut window = W::from_code(0);
@@ -654,6 +663,18 @@ mod tests {
                     "{texts:?}: {found} vs {expected}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn ascii_whitespace_is_pythons() {
+        for byte in 0_u8..0x80 {
+            let character = char::from(byte);
+            let expected = is_python_whitespace(character);
+            let text = format!("a{character}b");
+            let mut windows: Vec<u64> = Vec::new();
+            let length = append_windows(&text, &mut windows);
+            assert_eq!(length, if expected { 2 } else { 3 }, "{byte:#x}");
         }
     }
 

@@ -20,6 +20,7 @@ pub struct Vocabulary {
 impl Vocabulary {
     /// The ids of `tokens`, new tokens numbered in order of appearance.
     pub fn intern(&mut self, tokens: &[u64]) -> Vec<u32> {
+        self.ids.reserve(tokens.len());
         tokens
             .iter()
             .map(|token| {
