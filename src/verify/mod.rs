@@ -395,12 +395,38 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
                 )
             })
             .fold(0.0, f64::max);
-        guardrails.push(GuardrailReport::rate(
+        let mut guardrail = GuardrailReport::rate(
             name,
             candidate_rate,
             worst_reference,
             profile.rate_tolerance,
-        ));
+        );
+        if name == "tool_schema_violations" {
+            // Only turns whose request offered tools can be checked: say how many did, so that
+            // a 0 on a dataset without tool definitions is not read as a clean bill.
+            let checked = (0..turn_count)
+                .filter(|&turn| aligned.tools.for_turn(turn).is_some())
+                .count();
+            guardrail.detail = format!(
+                "{}; checked on the {checked} of {turn_count} turns whose request offered tools",
+                guardrail.detail
+            );
+            let calls_tools = aligned
+                .references
+                .iter()
+                .flatten()
+                .chain(aligned.candidate.iter().flatten())
+                .any(|output| !output.tool_calls.is_empty());
+            if checked == 0 && calls_tools {
+                warnings.push(
+                    "the runs call tools but the dataset keeps no tool definitions for these \
+                     turns: tool calls are checked as JSON only (tool_schema_violations checks \
+                     nothing)"
+                        .to_owned(),
+                );
+            }
+        }
+        guardrails.push(guardrail);
     }
     for guardrail in &guardrails {
         if !guardrail.pass {

@@ -877,6 +877,95 @@ fn exit_codes_follow_the_verdict_and_the_report_can_be_written_to_a_file() {
 }
 
 #[test]
+fn tool_schema_checks_say_which_turns_they_covered() {
+    let (runs, profile) = small_fixture();
+    let honest = runs.write_candidate("honest", &runs.candidate_records("honest", 4), 4);
+    let report = |dataset: &Path| -> Value {
+        let outcome = run([
+            "verify".as_ref(),
+            "--dataset".as_ref(),
+            dataset.as_os_str(),
+            "--reference".as_ref(),
+            runs.reference(1).as_os_str(),
+            runs.reference(2).as_os_str(),
+            runs.reference(3).as_os_str(),
+            "--candidate".as_ref(),
+            honest.as_os_str(),
+            "--profile".as_ref(),
+            profile.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ]);
+        serde_json::from_str(&outcome.stdout).expect("a JSON report")
+    };
+    let schema_guardrail = |report: &Value| -> String {
+        report["guardrails"]
+            .as_array()
+            .expect("guardrails")
+            .iter()
+            .find(|guardrail| guardrail["name"] == "tool_schema_violations")
+            .expect("the guardrail")["detail"]
+            .as_str()
+            .expect("detail")
+            .to_owned()
+    };
+    let unchecked_warning = |report: &Value| {
+        report["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|warning| {
+                warning
+                    .as_str()
+                    .is_some_and(|text| text.contains("keeps no tool definitions"))
+            })
+    };
+    let with_tools = report(&runs.dataset);
+    assert!(
+        schema_guardrail(&with_tools)
+            .ends_with("checked on the 60 of 60 turns whose request offered tools"),
+        "{}",
+        schema_guardrail(&with_tools)
+    );
+    assert!(!unchecked_warning(&with_tools));
+
+    // The same chats without their tool definitions: the runs still call tools.
+    let chats = fs_err::read_to_string(runs.directory.path().join("chats.jsonl")).expect("chats");
+    let stripped: String = chats
+        .lines()
+        .map(|line| {
+            let mut session: Value = serde_json::from_str(line).expect("a session");
+            session.as_object_mut().expect("an object").remove("tools");
+            session.to_string() + "\n"
+        })
+        .collect();
+    let source = runs.directory.path().join("chats-without-tools.jsonl");
+    fs_err::write(&source, stripped).expect("write chats");
+    let without = runs.directory.path().join("without-tools.trajkit");
+    run_ok([
+        "ingest".as_ref(),
+        source.as_os_str(),
+        "--format".as_ref(),
+        "openai-jsonl".as_ref(),
+        "--tokenizer".as_ref(),
+        "none".as_ref(),
+        "--name".as_ref(),
+        DATASET_NAME.as_ref(),
+        "-q".as_ref(),
+        "-o".as_ref(),
+        without.as_os_str(),
+    ]);
+    let without_tools = report(&without);
+    assert!(
+        schema_guardrail(&without_tools)
+            .ends_with("checked on the 0 of 60 turns whose request offered tools"),
+        "{}",
+        schema_guardrail(&without_tools)
+    );
+    assert!(unchecked_warning(&without_tools));
+}
+
+#[test]
 fn one_reference_gives_a_weaker_verdict_and_says_why() {
     let (runs, profile) = small_fixture();
     let honest = runs.write_candidate("honest", &runs.candidate_records("honest", 4), 4);
