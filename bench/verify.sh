@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times `trajkit verify` on synthetic runs: SESSIONS × TURNS turns (default 5,000 × 20 = 100,000),
 # three references and one candidate, on RAYON_NUM_THREADS threads (default 2). Inputs are built
-# once under ~/.cache/trajkit/bench/verify-<sessions>x<turns>/ (bench/verify_runs.py, then
+# once under ~/.cache/trajkit/bench/verify-v2-<sessions>x<turns>/ (bench/verify_runs.py, then
 # `trajkit ingest --tokenizer none`). Prints the wall and CPU time and peak RSS of each round and
 # checks that every round's JSON report is byte-identical. With BASELINE=/path/to/other/trajkit,
 # each round runs that binary first and then this build, so that both are timed under the same
@@ -12,7 +12,8 @@ sessions="${1:-5000}"
 turns="${2:-20}"
 rounds="${3:-3}"
 threads="${RAYON_NUM_THREADS:-2}"
-cache="$HOME/.cache/trajkit/bench/verify-${sessions}x${turns}"
+# The cache name says which generator made it: v2 records carry chunk times and seeds.
+cache="$HOME/.cache/trajkit/bench/verify-v2-${sessions}x${turns}"
 cargo build --release --locked --manifest-path "$here/../Cargo.toml" >&2
 trajkit="$here/../target/release/trajkit"
 if ! [ -d "$cache/bench.trajkit" ]; then

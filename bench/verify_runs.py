@@ -1,7 +1,10 @@
 """Synthetic inputs for bench/verify.sh: an OpenAI-chat JSONL dataset of SESSIONS sessions of
 TURNS turns, and replay run records (run.json + requests.jsonl) of three references and one
 candidate over it, each a seeded perturbation of a per-turn base answer (like the test suite's
-synthetic runs). Usage: verify_runs.py OUT_DIR SESSIONS TURNS."""
+synthetic runs). Records carry what a real streamed run records besides the outputs: the arrival
+time of every output chunk (one per output token, at full float precision, as `trajkit replay`
+writes them) and the per-request seed, so that reading them costs what reading a real run costs.
+Usage: verify_runs.py OUT_DIR SESSIONS TURNS."""
 
 import json
 import os
@@ -50,15 +53,23 @@ def main() -> None:
                         calls_tool = not calls_tool
                     tool_calls = [{"id": "c", "name": "bash", "arguments": json.dumps(
                         {"command": " ".join(command), "timeout": 30})}] if calls_tool else []
+                    output_tokens = len(words) * 4 // 3 + 12 * len(tool_calls)
+                    send_ms = (session * turns + turn) * 1_000.0 + rng.random()
+                    ttft_ms = 150.0 + rng.random() * 2_000.0
+                    chunk_ms = [ttft_ms]
+                    for _ in range(output_tokens - 1):
+                        chunk_ms.append(chunk_ms[-1] + 10.0 + rng.random() * 30.0)
                     record = {
                         "session_id": f"s{session:06d}", "turn_index": turn, "agent": 0,
-                        "send_ms": 0.0, "ttft_ms": 1.0, "chunk_ms": [], "end_ms": 2.0,
-                        "http_status": 200, "error_kind": None, "error": None, "max_tokens": 512,
+                        "send_ms": send_ms, "ttft_ms": ttft_ms, "chunk_ms": chunk_ms,
+                        "end_ms": chunk_ms[-1] + 1.0 + rng.random(),
+                        "http_status": 200, "error_kind": None, "error": None,
+                        "seed": rng.randrange(1 << 31), "max_tokens": 512,
                         "target_output_tokens": None,
                         "finish_reason": "tool_calls" if tool_calls else "stop",
                         "content": " ".join(words), "reasoning": None, "tool_calls": tool_calls,
                         "prompt_tokens": 100, "cached_tokens": 0,
-                        "output_tokens": len(words) * 4 // 3 + 12 * len(tool_calls),
+                        "output_tokens": output_tokens,
                         "output_tokens_source": "usage",
                     }
                     handle.write(json.dumps(record) + "\n")

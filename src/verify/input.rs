@@ -9,16 +9,16 @@
 //! exits 2.
 
 use std::collections::HashMap;
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use super::tools::ToolSchemas;
 use crate::dataset::Dataset;
-use crate::replay::record::{
-    REQUESTS_FILE, RUN_FILE, RequestRecord, RunManifest, ServedToolCall, TokenLogprob,
-};
+use crate::replay::record::{REQUESTS_FILE, RUN_FILE, RunManifest, ServedToolCall, TokenLogprob};
 use crate::schema::SessionRow;
 use crate::store::StoreError;
 
@@ -196,8 +196,69 @@ impl From<PlainOutput> for Output {
     }
 }
 
-impl From<RequestRecord> for Output {
-    fn from(record: RequestRecord) -> Output {
+/// What verify reads of a `requests.jsonl` line ([`crate::replay::record::RequestRecord`]): the
+/// served output, field for field, while the timing and accounting fields are only checked to be
+/// there and skipped unbuilt. A real streamed run records one chunk time per output token, at full
+/// float precision, so those lists are most of a record's bytes; parsing them into numbers nobody
+/// reads made reading a run cost more than scoring it. Unknown keys are still refused, and a test
+/// checks that every field of `RequestRecord` is named here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServedRecord {
+    session_id: String,
+    turn_index: u32,
+    #[serde(default)]
+    error_kind: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    tool_calls: Vec<ServedToolCall>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    logprobs: Option<Vec<TokenLogprob>>,
+    // Required in a request record, so required here too.
+    #[allow(dead_code, reason = "checked to be present, never read")]
+    agent: IgnoredAny,
+    #[allow(dead_code, reason = "checked to be present, never read")]
+    send_ms: IgnoredAny,
+    #[allow(dead_code, reason = "checked to be present, never read")]
+    chunk_ms: IgnoredAny,
+    #[allow(dead_code, reason = "checked to be present, never read")]
+    end_ms: IgnoredAny,
+    // Optional (nullable or absent) in a request record.
+    #[serde(default)]
+    #[allow(dead_code, reason = "skipped, never read")]
+    ttft_ms: IgnoredAny,
+    #[serde(default)]
+    #[allow(dead_code, reason = "skipped, never read")]
+    http_status: IgnoredAny,
+    #[serde(default)]
+    #[allow(dead_code, reason = "skipped, never read")]
+    seed: IgnoredAny,
+    #[serde(default)]
+    #[allow(dead_code, reason = "skipped, never read")]
+    target_output_tokens: IgnoredAny,
+    #[serde(default)]
+    #[allow(dead_code, reason = "skipped, never read")]
+    prompt_tokens: IgnoredAny,
+    #[serde(default)]
+    #[allow(dead_code, reason = "skipped, never read")]
+    cached_tokens: IgnoredAny,
+    #[serde(default)]
+    #[allow(dead_code, reason = "skipped, never read")]
+    output_tokens_source: IgnoredAny,
+}
+
+impl From<ServedRecord> for Output {
+    fn from(record: ServedRecord) -> Output {
         let error = match (record.error_kind, record.error) {
             (None, None) => None,
             (kind, message) => Some(format!(
@@ -250,27 +311,46 @@ pub fn read_run(path: &Path) -> Result<Run, InputError> {
     } else {
         (None, path.to_owned())
     };
-    let text = read_text(&lines_path)?;
+    // Streamed line by line: a run's records are several times the size of the outputs kept.
+    let read_error = |source| InputError::Read {
+        path: lines_path.clone(),
+        source,
+    };
+    let mut reader = std::io::BufReader::with_capacity(
+        1 << 20,
+        fs_err::File::open(&lines_path).map_err(read_error)?,
+    );
     let mut outputs = rustc_hash::FxHashMap::default();
-    for (index, line) in text.lines().enumerate() {
-        let line_number = index + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
+    let mut line = String::new();
+    let mut line_number = 0;
+    loop {
+        line.clear();
+        line_number += 1;
         let parse_error = |message: String| InputError::Parse {
             path: lines_path.clone(),
             line: line_number,
             message,
         };
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(parse_error("not UTF-8 text".to_owned()));
+            }
+            Err(error) => return Err(read_error(error)),
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
         let (key, output) = if manifest.is_some() {
-            let record: RequestRecord = serde_json::from_str(line)
+            let record: ServedRecord = serde_json::from_str(&line)
                 .map_err(|error| parse_error(format!("not a request record: {error}")))?;
             (
                 (record.session_id.clone(), record.turn_index),
                 Output::from(record),
             )
         } else {
-            let plain: PlainOutput = serde_json::from_str(line).map_err(|error| {
+            let plain: PlainOutput = serde_json::from_str(&line).map_err(|error| {
                 parse_error(format!(
                     "not an output line ({{session_id, turn_index, content, ...}}): {error}"
                 ))
@@ -687,3 +767,123 @@ pub const FREE_FIELDS: [&str; 9] = [
     "timestamps",
     "complete / failed_requests (judged by the guardrails)",
 ];
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::replay::record::{RequestRecord, TopLogprob};
+
+    /// A request record with every field set, as `trajkit replay` writes one.
+    fn full_record() -> RequestRecord {
+        RequestRecord {
+            session_id: "s1".to_owned(),
+            turn_index: 3,
+            agent: 2,
+            send_ms: 10.5,
+            ttft_ms: Some(120.25),
+            chunk_ms: vec![120.25, 130.125, 140.0625],
+            end_ms: 141.0,
+            http_status: Some(200),
+            error_kind: Some("disconnect".to_owned()),
+            error: Some("closed early".to_owned()),
+            seed: Some(1_321_248_214),
+            max_tokens: Some(64),
+            target_output_tokens: Some(40),
+            finish_reason: Some("tool_calls".to_owned()),
+            content: Some("Let me look.".to_owned()),
+            reasoning: Some("The file first.".to_owned()),
+            tool_calls: vec![ServedToolCall {
+                id: Some("call_1".to_owned()),
+                name: "bash".to_owned(),
+                arguments: r#"{"command":"ls"}"#.to_owned(),
+            }],
+            prompt_tokens: Some(1_379),
+            cached_tokens: Some(1_024),
+            output_tokens: Some(3),
+            output_tokens_source: Some("usage".to_owned()),
+            logprobs: Some(vec![TokenLogprob {
+                token: "Let".to_owned(),
+                logprob: -0.5,
+                top_logprobs: vec![TopLogprob {
+                    token: "I".to_owned(),
+                    logprob: -1.5,
+                }],
+            }]),
+        }
+    }
+
+    fn accepts<T: serde::de::DeserializeOwned>(value: &Value) -> bool {
+        serde_json::from_value::<T>(value.clone()).is_ok()
+    }
+
+    #[test]
+    fn served_records_read_what_request_records_accept_and_keep_the_outputs() {
+        let record = full_record();
+        let value = serde_json::to_value(&record).expect("record serializes");
+        let served: ServedRecord =
+            serde_json::from_value(value.clone()).expect("every RequestRecord field is named");
+        assert_eq!(
+            Output::from(served),
+            Output {
+                content: "Let me look.".to_owned(),
+                reasoning: "The file first.".to_owned(),
+                tool_calls: vec![ToolCall {
+                    name: "bash".to_owned(),
+                    arguments: r#"{"command":"ls"}"#.to_owned(),
+                }],
+                finish_reason: Some("tool_calls".to_owned()),
+                output_tokens: Some(3),
+                error: Some("disconnect: closed early".to_owned()),
+                max_tokens: Some(64),
+                logprobs: record.logprobs.clone(),
+            }
+        );
+        // Leaving out any one field: both shapes accept it or both refuse it.
+        let Value::Object(fields) = &value else {
+            panic!("a record is an object")
+        };
+        for key in fields.keys() {
+            let mut without = value.clone();
+            without.as_object_mut().expect("object").remove(key);
+            assert_eq!(
+                accepts::<ServedRecord>(&without),
+                accepts::<RequestRecord>(&without),
+                "record without `{key}`"
+            );
+        }
+        let mut unknown = value.clone();
+        unknown
+            .as_object_mut()
+            .expect("object")
+            .insert("surprise".to_owned(), json!(1));
+        assert!(!accepts::<ServedRecord>(&unknown) && !accepts::<RequestRecord>(&unknown));
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_its_number() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let path = directory.path().join("outputs.jsonl");
+        let good = r#"{"session_id": "s1", "turn_index": 0, "content": "hi"}"#;
+        let mut bytes = format!("{good}\n\n").into_bytes();
+        bytes.extend_from_slice(
+            b"{\"session_id\": \"s1\", \"turn_index\": 1, \"content\": \"\xff\"}\n",
+        );
+        fs_err::write(&path, &bytes).expect("write");
+        let error = read_run(&path).expect_err("invalid UTF-8 on line 3");
+        assert!(
+            matches!(&error, InputError::Parse { line: 3, message, .. } if message.contains("UTF-8")),
+            "{error}"
+        );
+        fs_err::write(&path, format!("{good}\n{{\"turn_index\": 2}}\n")).expect("write");
+        let error = read_run(&path).expect_err("a line without its session");
+        assert!(
+            matches!(&error, InputError::Parse { line: 2, .. }),
+            "{error}"
+        );
+        fs_err::write(&path, format!("{good}\n")).expect("write");
+        let run = read_run(&path).expect("one good line");
+        assert_eq!(run.outputs[&("s1".to_owned(), 0)].1.content, "hi");
+    }
+}
