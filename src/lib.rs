@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod redact;
 pub mod replay;
 pub mod schema;
+pub mod staged;
 pub mod stats;
 pub mod store;
 pub mod tokenizer;

@@ -1,9 +1,8 @@
 //! Reading and writing dataset directories: the only module that imports `parquet`.
 //!
-//! Writes are atomic: tables and manifest go to a hidden temporary directory beside the target,
+//! Writes are atomic (`staged`): tables and manifest go to a hidden directory beside the target,
 //! are synced, and the directory is renamed into place, so an interrupted run (even SIGKILL)
-//! never leaves a partial dataset at the target path. Leftover temporary directories of dead
-//! processes are removed by the next write to the same target.
+//! never leaves a partial dataset at the target path.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -26,6 +25,7 @@ use crate::schema::{
     METADATA_SCHEMA_VERSION, METADATA_TABLE, METADATA_TOKENIZER, Manifest, MessageRow,
     SCHEMA_VERSION, SessionRow, TurnRow, is_supported_version,
 };
+use crate::staged::{DirectoryKind, StageError, StagedDirectory};
 
 /// Rows converted to Arrow at a time, at most.
 const BATCH_ROWS: usize = 4096;
@@ -120,13 +120,26 @@ pub fn table_file<Row: TableRow>() -> String {
 
 /// Writes one dataset directory atomically.
 pub struct DatasetWriter {
-    target: PathBuf,
-    temporary: PathBuf,
-    replace: bool,
+    directory: StagedDirectory,
     turns: TableWriter<TurnRow>,
     sessions: TableWriter<SessionRow>,
     messages: TableWriter<MessageRow>,
-    finished: bool,
+}
+
+/// How a dataset directory is recognised, so that `--force` replaces only datasets.
+const DATASET_DIRECTORY: DirectoryKind = DirectoryKind {
+    marker: MANIFEST_FILE,
+    what: "trajkit dataset",
+};
+
+impl From<StageError> for StoreError {
+    fn from(error: StageError) -> StoreError {
+        match error {
+            StageError::Exists { path } => StoreError::Exists { path },
+            StageError::NotReplaceable { path, .. } => StoreError::NotReplaceable { path },
+            StageError::Io { path, source } => StoreError::Io { path, source },
+        }
+    }
 }
 
 impl DatasetWriter {
@@ -138,58 +151,13 @@ impl DatasetWriter {
         overwrite: bool,
         tokenizer_json: &str,
     ) -> Result<DatasetWriter, StoreError> {
-        let replace = match fs_err::metadata(target) {
-            Ok(_) if !overwrite => {
-                return Err(StoreError::Exists {
-                    path: target.to_owned(),
-                });
-            }
-            Ok(metadata) => {
-                let is_dataset = target.join(MANIFEST_FILE).is_file();
-                let is_empty_dir = metadata.is_dir()
-                    && fs_err::read_dir(target)
-                        .map_err(io_error(target))?
-                        .next()
-                        .is_none();
-                if !is_dataset && !is_empty_dir {
-                    return Err(StoreError::NotReplaceable {
-                        path: target.to_owned(),
-                    });
-                }
-                true
-            }
-            Err(_) => false,
-        };
-        let parent = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        fs_err::create_dir_all(&parent).map_err(io_error(&parent))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| StoreError::Io {
-                path: target.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "the output path has no directory name",
-                ),
-            })?;
-        remove_stale_siblings(&parent, &name);
-        let temporary = parent.join(format!(".{name}.trajkit-tmp-{}", std::process::id()));
-        if temporary.exists() {
-            fs_err::remove_dir_all(&temporary).map_err(io_error(&temporary))?;
-        }
-        fs_err::create_dir(&temporary).map_err(io_error(&temporary))?;
-        let open = |file: String| temporary.join(file);
+        let directory = StagedDirectory::create(target, overwrite, DATASET_DIRECTORY)?;
+        let open = |file: String| directory.path().join(file);
         Ok(DatasetWriter {
             turns: TableWriter::create(open(table_file::<TurnRow>()), tokenizer_json)?,
             sessions: TableWriter::create(open(table_file::<SessionRow>()), tokenizer_json)?,
             messages: TableWriter::create(open(table_file::<MessageRow>()), tokenizer_json)?,
-            target: target.to_owned(),
-            temporary,
-            replace,
-            finished: false,
+            directory,
         })
     }
 
@@ -227,68 +195,14 @@ impl DatasetWriter {
         self.turns.finish()?;
         self.sessions.finish()?;
         self.messages.finish()?;
-        let manifest_path = self.temporary.join(MANIFEST_FILE);
+        let manifest_path = self.directory.path().join(MANIFEST_FILE);
         let mut text = serde_json::to_string_pretty(manifest).map_err(|error| StoreError::Io {
             path: manifest_path.clone(),
             source: error.into(),
         })?;
         text.push('\n');
         write_synced(&manifest_path, text.as_bytes())?;
-        sync_directory(&self.temporary);
-
-        if self.replace {
-            let parent = self.temporary.parent().unwrap_or(Path::new("."));
-            let name = self
-                .target
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let old = parent.join(format!(".{name}.trajkit-old-{}", std::process::id()));
-            fs_err::rename(&self.target, &old).map_err(io_error(&self.target))?;
-            fs_err::rename(&self.temporary, &self.target).map_err(io_error(&self.target))?;
-            fs_err::remove_dir_all(&old).map_err(io_error(&old))?;
-        } else {
-            fs_err::rename(&self.temporary, &self.target).map_err(io_error(&self.target))?;
-        }
-        if let Some(parent) = self.target.parent() {
-            sync_directory(parent);
-        }
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for DatasetWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            // Best effort: a failed run leaves nothing behind; a killed one is cleaned next time.
-            let _ = fs_err::remove_dir_all(&self.temporary);
-        }
-    }
-}
-
-/// Removes `.NAME.trajkit-tmp-PID` and `.NAME.trajkit-old-PID` directories left by processes
-/// that no longer run.
-fn remove_stale_siblings(parent: &Path, name: &str) {
-    let Ok(entries) = fs_err::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file_name.strip_prefix(&format!(".{name}.trajkit-")) else {
-            continue;
-        };
-        let Some(pid) = rest
-            .strip_prefix("tmp-")
-            .or_else(|| rest.strip_prefix("old-"))
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
-        if !alive && Path::new("/proc/self").exists() {
-            let _ = fs_err::remove_dir_all(entry.path());
-        }
+        Ok(self.directory.finish()?)
     }
 }
 
@@ -296,14 +210,6 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut file = fs_err::File::create(path).map_err(io_error(path))?;
     file.write_all(bytes).map_err(io_error(path))?;
     file.sync_all().map_err(io_error(path))
-}
-
-fn sync_directory(path: &Path) {
-    // Directory fsync makes the renames durable across a power loss; not every file system
-    // supports it, and a failure there does not make the dataset partial.
-    if let Ok(directory) = File::open(path) {
-        let _ = directory.sync_all();
-    }
 }
 
 struct TableWriter<Row: TableRow> {

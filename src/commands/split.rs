@@ -1,14 +1,21 @@
 //! `trajkit split`: writes one dataset per part plus `split.json` (`transform::split`), all
 //! inside one directory that appears atomically.
 
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
 
 use anyhow::{Context as _, bail};
 
 use super::{ExitStatus, open_dataset};
 use crate::cli::{DerivedOutputArgs, SplitArgs};
+use crate::staged::{DirectoryKind, StagedDirectory};
 use crate::transform::split::{self, ASSIGNMENTS_FILE, Assignments, Part};
 use crate::transform::{DerivedWriter, copy_sessions};
+
+/// How a split directory is recognised, so that `--force` replaces only splits.
+const SPLIT_DIRECTORY: DirectoryKind = DirectoryKind {
+    marker: ASSIGNMENTS_FILE,
+    what: "trajkit split",
+};
 
 /// Runs `trajkit split`.
 pub fn run(args: &SplitArgs) -> anyhow::Result<ExitStatus> {
@@ -30,30 +37,7 @@ pub fn run(args: &SplitArgs) -> anyhow::Result<ExitStatus> {
         .collect();
     let plan = split::plan(&ids, &parts, args.seed, previous.as_ref());
 
-    let target = &args.output;
-    if target.exists() {
-        let is_split = target.join(ASSIGNMENTS_FILE).is_file();
-        if !args.force || !is_split {
-            bail!(
-                "`{}` already exists{}",
-                target.display(),
-                if is_split {
-                    "\nhint: pass --force to replace it"
-                } else {
-                    " and is not a split; refusing to replace it"
-                }
-            );
-        }
-    }
-    let parent = target
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs_err::create_dir_all(parent)?;
-    let temporary = tempfile::Builder::new()
-        .prefix(".trajkit-split-")
-        .tempdir_in(parent)
-        .context("failed to create a temporary directory beside the output")?;
+    let staged = StagedDirectory::create(&args.output, args.force, SPLIT_DIRECTORY)?;
     let mut assignments = Assignments {
         seed: args.seed,
         parts: parts.clone(),
@@ -62,7 +46,7 @@ pub fn run(args: &SplitArgs) -> anyhow::Result<ExitStatus> {
     let arguments = super::recorded_arguments();
     for (part, members) in parts.iter().zip(&plan.members) {
         let output = DerivedOutputArgs {
-            output: temporary.path().join(&part.name),
+            output: staged.path().join(&part.name),
             force: false,
             name: Some(part.name.clone()),
         };
@@ -95,23 +79,18 @@ pub fn run(args: &SplitArgs) -> anyhow::Result<ExitStatus> {
     }
     let mut text = serde_json::to_string_pretty(&assignments)?;
     text.push('\n');
-    fs_err::write(temporary.path().join(ASSIGNMENTS_FILE), text)?;
-    let staged: PathBuf = temporary.keep();
-    if target.exists() {
-        let old = parent.join(format!(".trajkit-split-old-{}", std::process::id()));
-        fs_err::rename(target, &old)?;
-        fs_err::rename(&staged, target)?;
-        fs_err::remove_dir_all(&old)?;
-    } else {
-        fs_err::rename(&staged, target)?;
-    }
+    let assignments_path = staged.path().join(ASSIGNMENTS_FILE);
+    let mut file = fs_err::File::create(&assignments_path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    staged.finish()?;
     if previous.is_some() {
         eprintln!(
             "{} sessions kept their earlier part, {} new sessions placed",
             plan.kept, plan.new
         );
     }
-    eprintln!("split written to {}", target.display());
+    eprintln!("split written to {}", args.output.display());
     Ok(ExitStatus::Success)
 }
 

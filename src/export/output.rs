@@ -1,14 +1,13 @@
-//! The export's output directory, written atomically: files go into a temporary sibling
-//! directory, which is synced and renamed over the target at the end, so an interrupted export
-//! leaves either the previous directory or the whole new one (as `store::DatasetWriter` does for
-//! datasets). A marker file says the directory is an export, so `--force` may replace it later;
-//! any other non-empty directory is never replaced.
+//! The export's output directory, written atomically (`staged`): an interrupted export leaves
+//! either the previous directory or the whole new one. A marker file says the directory is an
+//! export, so `--force` may replace it later; any other non-empty directory is never replaced.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::ExportError;
+use crate::staged::{DirectoryKind, StageError, StagedDirectory};
 
 /// Name of the marker file every export directory holds.
 pub const MARKER_FILE: &str = ".trajkit-export.json";
@@ -20,68 +19,36 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
     }
 }
 
+/// How an export directory is recognised, so that `--force` replaces only exports.
+const EXPORT_DIRECTORY: DirectoryKind = DirectoryKind {
+    marker: MARKER_FILE,
+    what: "trajkit export",
+};
+
+impl From<StageError> for ExportError {
+    fn from(error: StageError) -> ExportError {
+        match error {
+            StageError::Exists { path } => ExportError::Exists { path },
+            StageError::NotReplaceable { path, .. } => ExportError::NotReplaceable { path },
+            StageError::Io { path, source } => ExportError::Io { path, source },
+        }
+    }
+}
+
 /// An export directory being written.
 #[derive(Debug)]
 pub struct OutputDirectory {
-    target: PathBuf,
-    temporary: PathBuf,
-    replace: bool,
+    directory: StagedDirectory,
     files: Vec<String>,
-    finished: bool,
 }
 
 impl OutputDirectory {
     /// Starts an export that will appear at `target`. Without `force` the target must not exist;
     /// with it, a previous export or an empty directory is replaced at the end.
     pub fn create(target: &Path, force: bool) -> Result<OutputDirectory, ExportError> {
-        let replace = match fs_err::metadata(target) {
-            Ok(_) if !force => {
-                return Err(ExportError::Exists {
-                    path: target.to_owned(),
-                });
-            }
-            Ok(metadata) => {
-                let is_export = target.join(MARKER_FILE).is_file();
-                let is_empty_directory = metadata.is_dir()
-                    && fs_err::read_dir(target)
-                        .map_err(io_error(target))?
-                        .next()
-                        .is_none();
-                if !is_export && !is_empty_directory {
-                    return Err(ExportError::NotReplaceable {
-                        path: target.to_owned(),
-                    });
-                }
-                true
-            }
-            Err(_) => false,
-        };
-        let parent = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        fs_err::create_dir_all(&parent).map_err(io_error(&parent))?;
-        let name = target
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .ok_or_else(|| ExportError::Io {
-                path: target.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "the output path has no directory name",
-                ),
-            })?;
-        let temporary = parent.join(format!(".{name}.trajkit-export-{}", std::process::id()));
-        if temporary.exists() {
-            fs_err::remove_dir_all(&temporary).map_err(io_error(&temporary))?;
-        }
-        fs_err::create_dir(&temporary).map_err(io_error(&temporary))?;
         Ok(OutputDirectory {
-            target: target.to_owned(),
-            temporary,
-            replace,
+            directory: StagedDirectory::create(target, force, EXPORT_DIRECTORY)?,
             files: Vec::new(),
-            finished: false,
         })
     }
 
@@ -92,7 +59,7 @@ impl OutputDirectory {
 
     /// Creates the file `relative` (`/`-separated; parents are made) for buffered writing.
     pub fn create_file(&mut self, relative: &str) -> Result<OutputFile, ExportError> {
-        let path = self.temporary.join(relative);
+        let path = self.directory.path().join(relative);
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent).map_err(io_error(parent))?;
         }
@@ -100,7 +67,7 @@ impl OutputDirectory {
         self.files.push(relative.to_owned());
         Ok(OutputFile {
             writer: BufWriter::with_capacity(1 << 20, file),
-            shown: self.target.join(relative),
+            shown: self.directory.target().join(relative),
             path,
         })
     }
@@ -111,35 +78,7 @@ impl OutputDirectory {
         self.files.pop();
         file.write(marker.as_bytes())?;
         file.finish()?;
-        if let Ok(directory) = File::open(&self.temporary) {
-            // Not every file system syncs directories; a failure does not make the output partial.
-            let _ = directory.sync_all();
-        }
-        if self.replace {
-            let parent = self.temporary.parent().unwrap_or(Path::new("."));
-            let name = self
-                .target
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let old = parent.join(format!(".{name}.trajkit-export-old-{}", std::process::id()));
-            fs_err::rename(&self.target, &old).map_err(io_error(&self.target))?;
-            fs_err::rename(&self.temporary, &self.target).map_err(io_error(&self.target))?;
-            fs_err::remove_dir_all(&old).map_err(io_error(&old))?;
-        } else {
-            fs_err::rename(&self.temporary, &self.target).map_err(io_error(&self.target))?;
-        }
-        self.finished = true;
-        Ok(())
-    }
-}
-
-impl Drop for OutputDirectory {
-    fn drop(&mut self) {
-        if !self.finished {
-            // Best effort: a failed export leaves nothing behind.
-            let _ = fs_err::remove_dir_all(&self.temporary);
-        }
+        Ok(self.directory.finish()?)
     }
 }
 
