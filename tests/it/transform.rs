@@ -436,6 +436,57 @@ fn same_seed_gives_the_same_sample() {
     assert_eq!(all_sessions(&a).len(), 20);
 }
 
+/// A split is replaced only with --force, and a directory that is not a split never.
+#[test]
+fn split_replaces_only_an_earlier_split() {
+    let output = temp_dir();
+    let corpus = corpus_dataset();
+    let parts = output.path().join("parts");
+    let again = |out: &Path, force: bool| {
+        let mut command = vec![
+            "split".to_owned(),
+            "--part".to_owned(),
+            "a=0.5".to_owned(),
+            "--part".to_owned(),
+            "b=0.5".to_owned(),
+            "-o".to_owned(),
+            out.display().to_string(),
+            corpus.display().to_string(),
+        ];
+        if force {
+            command.push("--force".to_owned());
+        }
+        run(command)
+    };
+    let first = again(&parts, false);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    let refused = again(&parts, false);
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    let foreign = output.path().join("foreign");
+    fs_err::create_dir(&foreign).expect("mkdir");
+    fs_err::write(foreign.join("keep.txt"), "mine").expect("write");
+    let refused = again(&foreign, true);
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("is not a trajkit split"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        fs_err::read_to_string(foreign.join("keep.txt")).expect("kept"),
+        "mine"
+    );
+    fs_err::write(parts.join("stray.txt"), "left by hand").expect("write");
+    let forced = again(&parts, true);
+    assert_eq!(forced.code, Some(0), "{}", forced.stderr);
+    assert!(parts.join("a").is_dir() && parts.join("split.json").is_file());
+    assert!(
+        !parts.join("stray.txt").exists(),
+        "replaced whole, not merged"
+    );
+}
+
 #[test]
 fn split_is_exact_and_stable_when_the_dataset_grows() {
     let output = temp_dir();
@@ -469,46 +520,6 @@ fn split_is_exact_and_stable_when_the_dataset_grows() {
     };
     split(corpus, &parts, None);
     let total = all_sessions(corpus).len();
-
-    // A split is replaced only with --force, and a directory that is not a split never.
-    let again = |out: &Path, force: bool| {
-        let mut command = vec![
-            "split".to_owned(),
-            "--part".to_owned(),
-            "a=0.5".to_owned(),
-            "--part".to_owned(),
-            "b=0.5".to_owned(),
-            "-o".to_owned(),
-            out.display().to_string(),
-            corpus.display().to_string(),
-        ];
-        if force {
-            command.push("--force".to_owned());
-        }
-        run(command)
-    };
-    let refused = again(&parts, false);
-    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
-    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
-    let foreign = output.path().join("foreign");
-    fs_err::create_dir(&foreign).expect("mkdir");
-    fs_err::write(foreign.join("keep.txt"), "mine").expect("write");
-    let refused = again(&foreign, true);
-    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("is not a trajkit split"),
-        "{}",
-        refused.stderr
-    );
-    assert_eq!(
-        fs_err::read_to_string(foreign.join("keep.txt")).expect("kept"),
-        "mine"
-    );
-    let replaced = output.path().join("replaced");
-    split(corpus, &replaced, None);
-    let forced = again(&replaced, true);
-    assert_eq!(forced.code, Some(0), "{}", forced.stderr);
-    assert!(replaced.join("a").is_dir() && !replaced.join("tuning").exists());
     let members = |directory: &Path| -> BTreeMap<String, BTreeSet<String>> {
         ["tuning", "dev", "test"]
             .iter()
