@@ -1,9 +1,7 @@
 //! `trajkit ingest`: arguments to options, a progress bar and warnings on stderr, a summary.
 
-use std::io::IsTerminal;
-
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::ExitStatus;
 use crate::cli::IngestArgs;
@@ -113,19 +111,13 @@ struct Reporter {
 
 impl Reporter {
     fn new(quiet: bool) -> Self {
-        let bar = if quiet || !std::io::stderr().is_terminal() {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(0).with_style(
-                ProgressStyle::with_template(
-                    "{spinner} ingesting [{bar:40}] {binary_bytes}/{binary_total_bytes} \
-                     ({binary_bytes_per_sec}, {eta} left)",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            )
-        };
-        Reporter { bar }
+        Reporter {
+            bar: super::progress_bar(
+                quiet,
+                "{spinner} ingesting [{bar:40}] {binary_bytes}/{binary_total_bytes} \
+                 ({binary_bytes_per_sec}, {eta} left)",
+            ),
+        }
     }
 }
 

@@ -101,6 +101,20 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
+/// A progress bar on stderr drawn with `template`; hidden under `--quiet` or when stderr is not a
+/// terminal, so logs and pipes get only the summary lines.
+fn progress_bar(quiet: bool, template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    )
+}
+
 /// Opens a dataset for a deriving command, naming it in the error.
 fn open_dataset(path: &std::path::Path) -> anyhow::Result<crate::dataset::DatasetIndex> {
     use anyhow::Context as _;

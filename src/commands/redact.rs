@@ -2,10 +2,9 @@
 //! stderr, and the JSON report.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::ExitStatus;
 use crate::cli::RedactArgs;
@@ -110,16 +109,9 @@ struct Reporter {
 
 impl Reporter {
     fn new(quiet: bool) -> Self {
-        let bar = if quiet || !std::io::stderr().is_terminal() {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(0).with_style(
-                ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} sessions")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            )
-        };
-        Reporter { bar }
+        Reporter {
+            bar: super::progress_bar(quiet, "{spinner} {msg} [{bar:40}] {pos}/{len} sessions"),
+        }
     }
 }
 
