@@ -566,19 +566,8 @@ fn comparison_section(report: &StatsReport, out: &mut String) {
 // ----- HTML helpers --------------------------------------------------------------------------
 
 /// Text taken from the report, escaped for element content and quoted attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(character),
-        }
-    }
-    out
+fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    html_escape::encode_quoted_attribute(text)
 }
 
 /// A metric identifier made safe for an `id` attribute (identifiers are `snake_case` already;

@@ -491,19 +491,9 @@ pub fn render_markdown(report: &VerifyReport) -> String {
     out
 }
 
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(character),
-        }
-    }
-    out
+/// Text from the runs, escaped for element content and quoted attribute values.
+fn escape_html(text: &str) -> std::borrow::Cow<'_, str> {
+    html_escape::encode_quoted_attribute(text)
 }
 
 fn html_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {

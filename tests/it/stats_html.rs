@@ -296,7 +296,7 @@ fn check_self_contained_and_escaped(html: &str) {
     }
     // Text from the datasets is escaped.
     assert!(!html.contains("<django>"), "an unescaped dataset name");
-    assert!(html.contains("two &lt;django&gt; &amp; &quot;friends&quot; &#39;quoted&#39;"));
+    assert!(html.contains("two &lt;django&gt; &amp; &quot;friends&quot; &#x27;quoted&#x27;"));
 }
 
 /// A histogram per distribution with values in A or B, with one bar per non-empty bin of
