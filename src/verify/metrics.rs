@@ -10,6 +10,7 @@
 use aho_corasick::AhoCorasick;
 use serde_json::Value;
 
+use super::bash;
 use super::chrf::{self, CharNgrams};
 use super::input::Output;
 use super::lcs::{self, TokenMasks, Vocabulary};
@@ -36,10 +37,13 @@ pub enum Metric {
     RougeL,
     /// Output tokens, shorter over longer.
     LengthAgreement,
+    /// The MLCommons bash-action rule: the normalized executables of `bash` tool calls, multiset
+    /// intersection over union (see `bash`).
+    BashIou,
 }
 
 /// How many metrics there are.
-pub const METRIC_COUNT: usize = 8;
+pub const METRIC_COUNT: usize = 9;
 
 impl Metric {
     /// Every metric, report order.
@@ -52,6 +56,7 @@ impl Metric {
         Metric::EditRatio,
         Metric::RougeL,
         Metric::LengthAgreement,
+        Metric::BashIou,
     ];
 
     /// Identifier used in profiles and reports.
@@ -65,6 +70,7 @@ impl Metric {
             Metric::EditRatio => "edit_ratio",
             Metric::RougeL => "rouge_l",
             Metric::LengthAgreement => "length_agreement",
+            Metric::BashIou => "bash_iou",
         }
     }
 
@@ -103,6 +109,11 @@ impl Metric {
                 "ROUGE-L F1 over lowercased alphanumeric tokens (no stemmer): 2*LCS/(|a|+|b|)"
             }
             Metric::LengthAgreement => "min/max of the two output-token counts",
+            Metric::BashIou => {
+                "MLCommons' inline-scorer rule: executables of bash tool calls (wrappers, env \
+                 assignments, paths and versions stripped, aliases merged), multiset \
+                 intersection over union; scored where either output runs one"
+            }
         }
     }
 }
@@ -220,6 +231,8 @@ pub struct Prepared<'output> {
     pub trigger: bool,
     /// Its tool calls, canonical, sorted by (name, arguments).
     pub calls: Vec<CanonicalCall>,
+    /// The normalized executables its `bash` calls run, sorted (`bash::actions`).
+    pub bash_actions: Vec<&'static str>,
 }
 
 /// Canonical serialization of an output (what chrF, exact match and the diffs see).
@@ -415,6 +428,11 @@ impl<'output> Prepared<'output> {
             rouge_tokens: rouge_vocabulary.intern(&rouge),
             rouge_masks: TokenMasks::default(),
             trigger: !calls.is_empty() || output.finish_reason.as_deref() == Some("tool_calls"),
+            bash_actions: bash::actions(
+                calls
+                    .iter()
+                    .map(|call| (call.name.as_str(), call.arguments.as_ref())),
+            ),
             calls,
             text_trimmed_len,
             text,
@@ -607,6 +625,7 @@ pub fn compare(
             (Some(left), Some(right)) => Some(left.min(right) as f64 / left.max(right) as f64),
             _ => None,
         };
+    values[Metric::BashIou.index()] = bash::iou(&first.bash_actions, &second.bash_actions);
     PairScores {
         values,
         first_divergence,
@@ -805,6 +824,7 @@ mod tests {
             Metric::LcpFrac,
             Metric::EditRatio,
             Metric::RougeL,
+            Metric::BashIou,
         ] {
             assert_eq!(
                 scores.values[metric.index()],
@@ -814,6 +834,27 @@ mod tests {
             );
         }
         assert_eq!(scores.first_divergence, None);
+    }
+
+    #[test]
+    fn bash_iou_compares_the_executables_of_bash_calls() {
+        let score = |left: &Output, right: &Output| {
+            let (left, right) = (Prepared::new(left), Prepared::new(right));
+            compare(&left, &right, 0.0, OPTIONS).values[Metric::BashIou.index()]
+        };
+        let grep_and_ls = output(
+            "",
+            &[("bash", r#"{"command":"rg -n foo src | head && ls"}"#)],
+        );
+        let grep = output("", &[("bash", r#"{"command":"grep -rn foo ."}"#)]);
+        let prose = output("no tools", &[]);
+        assert_eq!(score(&grep_and_ls, &grep), Some(1.0 / 3.0));
+        assert_eq!(score(&grep, &prose), Some(0.0));
+        assert_eq!(
+            score(&prose, &prose),
+            None,
+            "undefined when neither runs a command"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! Modules: [`input`] reads and checks the runs, [`metrics`] and [`chrf`] score pairs of outputs,
 //! [`decision`] does the statistics, [`profile`] holds the settings, [`report`] renders.
 
+pub mod bash;
 pub mod chrf;
 pub mod decision;
 pub mod input;
