@@ -375,6 +375,55 @@ pub fn read_run(path: &Path) -> Result<Run, InputError> {
     })
 }
 
+/// The normalized bash actions (`bash::actions`) of each recorded output that runs any, by
+/// (session id, turn index): the answers the dataset-answer score compares every run with.
+pub type RecordedActions = rustc_hash::FxHashMap<(String, u32), Vec<&'static str>>;
+
+/// Reads the recorded output of every turn of the dataset and keeps the bash actions of those
+/// that run a counted command. Outputs that cannot be rebuilt are passed over (they are not
+/// scorable, as MLCommons excludes turns without ground truth).
+pub fn recorded_bash_actions(dataset_path: &Path) -> Result<RecordedActions, InputError> {
+    let dataset_error = |source| InputError::Dataset {
+        path: dataset_path.to_owned(),
+        source,
+    };
+    let dataset = Dataset::open(dataset_path).map_err(dataset_error)?;
+    let chosen: Vec<usize> = (0..dataset.sessions().len()).collect();
+    let mut recorded = RecordedActions::default();
+    for session in dataset.stream(&chosen).map_err(dataset_error)?.prefetched() {
+        let session = session.map_err(dataset_error)?;
+        for (position, turn) in session.turns.iter().enumerate() {
+            let Ok(Some(message)) = session.output(position) else {
+                continue;
+            };
+            let Some(Value::Array(calls)) = message.get("tool_calls") else {
+                continue;
+            };
+            let parsed: Vec<(&str, Option<Value>)> = calls
+                .iter()
+                .filter_map(|call| {
+                    let function = call.get("function")?;
+                    let name = function.get("name")?.as_str()?;
+                    let arguments = match function.get("arguments") {
+                        Some(Value::String(text)) => serde_json::from_str(text).ok(),
+                        other => other.cloned(),
+                    };
+                    Some((name, arguments))
+                })
+                .collect();
+            let actions = super::bash::actions(
+                parsed
+                    .iter()
+                    .map(|(name, arguments)| (*name, arguments.as_ref())),
+            );
+            if !actions.is_empty() {
+                recorded.insert((turn.session_id.clone(), turn.turn_index), actions);
+            }
+        }
+    }
+    Ok(recorded)
+}
+
 /// The turns a verification scores, in dataset order, and every run's output for each.
 #[derive(Debug)]
 pub struct Aligned {
@@ -394,6 +443,8 @@ pub struct Aligned {
     pub lock: LockOutcome,
     /// The tools each turn's request offered, to check served calls against.
     pub tools: ToolSchemas,
+    /// The bash actions of each turn's recorded output (empty: not scorable).
+    pub recorded_actions: Vec<Vec<&'static str>>,
 }
 
 /// What the config lock compared.
@@ -517,6 +568,7 @@ pub fn align(
     dataset_path: &Path,
     references: Vec<Run>,
     candidate: Run,
+    mut recorded: RecordedActions,
 ) -> Result<Aligned, InputError> {
     let dataset = Dataset::open(dataset_path).map_err(|source| InputError::Dataset {
         path: dataset_path.to_owned(),
@@ -730,6 +782,15 @@ pub fn align(
             }
         }
     }
+    let recorded_actions = turn_session
+        .iter()
+        .zip(&turn_index)
+        .map(|(&session, &index)| {
+            recorded
+                .remove(&(session_ids[session as usize].clone(), index))
+                .unwrap_or_default()
+        })
+        .collect();
     Ok(Aligned {
         dataset_name,
         turn_session,
@@ -739,6 +800,7 @@ pub fn align(
         references: reference_outputs,
         lock,
         tools,
+        recorded_actions,
     })
 }
 

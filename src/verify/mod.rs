@@ -53,10 +53,17 @@ pub struct VerifyOptions {
 pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, InputError> {
     let mut paths = options.references.clone();
     paths.push(options.candidate.clone());
-    let mut runs = paths
-        .par_iter()
-        .map(|path| input::read_run(path))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The recorded answers are read beside the runs: both are I/O and parsing.
+    let (runs, recorded) = rayon::join(
+        || {
+            paths
+                .par_iter()
+                .map(|path| input::read_run(path))
+                .collect::<Result<Vec<_>, _>>()
+        },
+        || input::recorded_bash_actions(&options.dataset),
+    );
+    let mut runs = runs?;
     let candidate = runs
         .pop()
         .ok_or_else(|| InputError::TurnSet("no candidate".to_owned()))?;
@@ -75,7 +82,7 @@ pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, InputError> {
             }
         }
     }
-    let aligned = input::align(&options.dataset, runs, candidate)?;
+    let aligned = input::align(&options.dataset, runs, candidate, recorded?)?;
     let inputs = Inputs {
         dataset: options.dataset.display().to_string(),
         dataset_name: aligned.dataset_name.clone(),
@@ -87,6 +94,63 @@ pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, InputError> {
             .collect(),
     };
     Ok(decide(&aligned, &options.profile, inputs))
+}
+
+/// The bash actions an output's tool calls run (none for a failed turn).
+fn output_bash_actions(output: &Output) -> Vec<&'static str> {
+    if output.error.is_some() {
+        return Vec::new();
+    }
+    let parsed: Vec<(&str, Option<serde_json::Value>)> = output
+        .tool_calls
+        .iter()
+        .map(|call| {
+            (
+                call.name.as_str(),
+                serde_json::from_str(&call.arguments).ok(),
+            )
+        })
+        .collect();
+    bash::actions(
+        parsed
+            .iter()
+            .map(|(name, arguments)| (*name, arguments.as_ref())),
+    )
+}
+
+/// Every run's mean `bash_iou` against the recorded answers, over the turns whose recorded answer
+/// runs a counted command (the MLCommons inline scorer's coding rule); `None` without such turns.
+#[allow(clippy::cast_precision_loss, reason = "turn counts are far below 2^52")]
+fn dataset_answer(aligned: &Aligned) -> Option<report::DatasetAnswer> {
+    let scorable: Vec<usize> = (0..aligned.recorded_actions.len())
+        .filter(|&turn| !aligned.recorded_actions[turn].is_empty())
+        .collect();
+    if scorable.is_empty() {
+        return None;
+    }
+    // Summed in turn order, so the figure does not depend on the thread count.
+    let mean = |outputs: &[Option<&Output>]| -> f64 {
+        let total: f64 = scorable
+            .iter()
+            .map(|&turn| {
+                let actions = outputs[turn].map(output_bash_actions).unwrap_or_default();
+                bash::iou(&aligned.recorded_actions[turn], &actions).unwrap_or_default()
+            })
+            .sum();
+        round(total / scorable.len() as f64).unwrap_or_default()
+    };
+    let references = aligned
+        .references
+        .par_iter()
+        .map(|run| mean(&run.iter().map(Some).collect::<Vec<_>>()))
+        .collect();
+    let candidate: Vec<Option<&Output>> = aligned.candidate.iter().map(Option::as_ref).collect();
+    Some(report::DatasetAnswer {
+        rule: Metric::BashIou.name().to_owned(),
+        scorable_turns: scorable.len() as u64,
+        candidate: mean(&candidate),
+        references,
+    })
 }
 
 /// One turn, scored.
@@ -512,6 +576,7 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         metrics: metric_reports,
         guardrails,
         near_tie,
+        dataset_answer: dataset_answer(aligned),
         worst,
     }
 }

@@ -16,7 +16,7 @@ use super::profile::Profile;
 /// First key of the JSON report.
 pub const REPORT_KIND: &str = "trajkit-verify-report";
 /// Version of the report shape.
-pub const REPORT_VERSION: &str = "1";
+pub const REPORT_VERSION: &str = "1.1";
 
 /// `trajkit verify`'s report.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -49,6 +49,9 @@ pub struct VerifyReport {
     pub guardrails: Vec<GuardrailReport>,
     /// First-divergence near ties (only pairs where both outputs carry logprobs).
     pub near_tie: NearTieReport,
+    /// How every run scores against the dataset's recorded answers (informational, never
+    /// gated); null when no recorded answer runs a counted bash command. Since report 1.1.
+    pub dataset_answer: Option<DatasetAnswer>,
     /// The turns where the candidate's chrF agreement falls furthest below the references'.
     pub worst: Vec<WorstTurn>,
 }
@@ -227,6 +230,22 @@ pub struct NearTieReport {
     pub reference_pairs_diverged: u64,
     /// Of them, divergences at a near tie.
     pub reference_near_ties: u64,
+}
+
+/// Every run's agreement with the answers recorded in the dataset, by the MLCommons inline
+/// scorer's coding rule (`bash_iou` against the recorded output), so the report can say what the
+/// reference deployment itself scores on MLPerf's scale. An absolute score against one recorded
+/// sample, with no noise floor: it informs, it does not decide.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct DatasetAnswer {
+    /// The rule: `bash_iou`.
+    pub rule: String,
+    /// Turns whose recorded output runs a counted bash command: the only scorable ones.
+    pub scorable_turns: u64,
+    /// The candidate's mean over them (a missing or failed turn scores 0, as MLCommons counts it).
+    pub candidate: f64,
+    /// Each reference's mean, in the order given.
+    pub references: Vec<f64>,
 }
 
 /// A turn where the candidate disagrees most.
@@ -408,7 +427,7 @@ fn markdown_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
 }
 
 fn summary_lines(report: &VerifyReport) -> Vec<String> {
-    vec![
+    let mut lines = vec![
         format!(
             "dataset {} ({} sessions, {} turns); {} reference runs; candidate {}",
             report.inputs.dataset_name,
@@ -421,7 +440,23 @@ fn summary_lines(report: &VerifyReport) -> Vec<String> {
             "α = {} one-sided, margin = {} × ref↔ref agreement, power {} for the MDE",
             report.profile.alpha, report.profile.margin_fraction, report.profile.power
         ),
-    ]
+    ];
+    if let Some(answer) = &report.dataset_answer {
+        let references: Vec<String> = answer
+            .references
+            .iter()
+            .map(|score| format!("{score:.4}"))
+            .collect();
+        lines.push(format!(
+            "against the recorded answers ({}, MLCommons inline rule, {} scorable turns; \
+             informational): candidate {:.4}, references {}",
+            answer.rule,
+            answer.scorable_turns,
+            answer.candidate,
+            references.join(", ")
+        ));
+    }
+    lines
 }
 
 /// The terminal summary.

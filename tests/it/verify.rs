@@ -1423,3 +1423,52 @@ fn real_greedy_fixture_controls() {
         );
     }
 }
+
+/// Every run is scored against the dataset's recorded answers by the MLCommons rule: the
+/// synthetic chats record `bash ls` on every turn but each session's last, so those turns are
+/// scorable; a candidate that runs `ls` everywhere scores 1, one that calls no tool scores 0.
+#[test]
+fn runs_are_scored_against_the_recorded_answers() {
+    let (runs, profile) = small_fixture();
+    let score = |name: &str, calls: Vec<ServedToolCall>| -> Value {
+        let mut records = runs.candidate_records("honest", 4);
+        for record in &mut records {
+            record.tool_calls.clone_from(&calls);
+        }
+        let candidate = runs.write_candidate(name, &records, 4);
+        let outcome = run([
+            "verify".as_ref(),
+            "--dataset".as_ref(),
+            runs.dataset.as_os_str(),
+            "--reference".as_ref(),
+            runs.reference(1).as_os_str(),
+            runs.reference(2).as_os_str(),
+            "--candidate".as_ref(),
+            candidate.as_os_str(),
+            "--profile".as_ref(),
+            profile.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ]);
+        let report: Value = serde_json::from_str(&outcome.stdout).expect("a JSON report");
+        report["dataset_answer"].clone()
+    };
+    let listing = ServedToolCall {
+        id: None,
+        name: "bash".to_owned(),
+        arguments: r#"{"command":"cd /testbed && /bin/ls -la"}"#.to_owned(),
+    };
+    let everywhere = score("ls-everywhere", vec![listing]);
+    assert_eq!(everywhere["rule"], "bash_iou");
+    assert_eq!(everywhere["scorable_turns"], 12 * 4, "{everywhere}");
+    assert_eq!(everywhere["candidate"], 1.0, "{everywhere}");
+    let references = everywhere["references"].as_array().expect("references");
+    assert_eq!(references.len(), 2);
+    for reference in references {
+        let value = reference.as_f64().expect("a score");
+        assert!((0.0..=1.0).contains(&value), "{everywhere}");
+    }
+    let silent = score("no-tools", Vec::new());
+    assert_eq!(silent["candidate"], 0.0, "{silent}");
+    assert_eq!(silent["references"], everywhere["references"]);
+}
