@@ -1436,20 +1436,12 @@ fn runs_are_scored_against_the_recorded_answers() {
             record.tool_calls.clone_from(&calls);
         }
         let candidate = runs.write_candidate(name, &records, 4);
-        let outcome = run([
-            "verify".as_ref(),
-            "--dataset".as_ref(),
-            runs.dataset.as_os_str(),
-            "--reference".as_ref(),
-            runs.reference(1).as_os_str(),
-            runs.reference(2).as_os_str(),
-            "--candidate".as_ref(),
-            candidate.as_os_str(),
-            "--profile".as_ref(),
-            profile.as_os_str(),
-            "--format".as_ref(),
-            "json".as_ref(),
-        ]);
+        let profile = profile.to_str().expect("utf-8 path");
+        let outcome = run(verify_args(
+            &runs,
+            &candidate,
+            &["--profile", profile, "--format", "json"],
+        ));
         let report: Value = serde_json::from_str(&outcome.stdout).expect("a JSON report");
         report["dataset_answer"].clone()
     };
@@ -1463,7 +1455,7 @@ fn runs_are_scored_against_the_recorded_answers() {
     assert_eq!(everywhere["scorable_turns"], 12 * 4, "{everywhere}");
     assert_eq!(everywhere["candidate"], 1.0, "{everywhere}");
     let references = everywhere["references"].as_array().expect("references");
-    assert_eq!(references.len(), 2);
+    assert_eq!(references.len(), 3);
     for reference in references {
         let value = reference.as_f64().expect("a score");
         assert!((0.0..=1.0).contains(&value), "{everywhere}");
