@@ -309,6 +309,20 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         .collect();
 
     let mut warnings: Vec<String> = Vec::new();
+    let answer = dataset_answer(aligned);
+    if let Some(answer) = &answer
+        && answer.candidate == 0.0
+        && answer.references.iter().all(|score| *score == 0.0)
+    {
+        // References and candidate agree with each other here, so no gate can see it: a server
+        // that never parses tool calls (or a model that never makes them) passes as its own peer.
+        warnings.push(format!(
+            "on the {} turns whose recorded answer runs a bash command, no run (candidate or \
+             reference) runs one of the same commands: check that the served model calls the \
+             offered tools and that the server parses its tool calls",
+            answer.scorable_turns
+        ));
+    }
     match reference_count {
         1 => warnings.push(
             "one reference run: there is no reference↔reference noise floor, so it is taken as \
@@ -576,7 +590,7 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
         metrics: metric_reports,
         guardrails,
         near_tie,
-        dataset_answer: dataset_answer(aligned),
+        dataset_answer: answer,
         worst,
     }
 }

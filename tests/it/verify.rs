@@ -1240,6 +1240,20 @@ fn real_fixture_controls() {
             case.name,
             verify::report::verdict_line(&report)
         );
+        // The AA-replay turns record `bash` calls; SmolLM2 never calls the offered tool, so no
+        // run scores against the recorded answers, and the report must say so (no gate can).
+        let answer = report.dataset_answer.as_ref().expect("scorable turns");
+        assert!(answer.scorable_turns > 0 && answer.candidate == 0.0);
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|warning| warning
+                    .contains("check that the served model calls the offered tools")),
+            "case {}: {:?}",
+            case.name,
+            report.warnings
+        );
         if source == "q2k" && case.transforms.is_empty() {
             // The requantized model is the one real degradation: it must be found as such, not
             // merely fail for want of data.
@@ -1443,6 +1457,14 @@ fn runs_are_scored_against_the_recorded_answers() {
             &["--profile", profile, "--format", "json"],
         ));
         let report: Value = serde_json::from_str(&outcome.stdout).expect("a JSON report");
+        // The references run the recorded commands, so no warning that nobody does.
+        assert!(
+            !report["warnings"]
+                .to_string()
+                .contains("calls the offered tools"),
+            "{}",
+            report["warnings"]
+        );
         report["dataset_answer"].clone()
     };
     let listing = ServedToolCall {
