@@ -1440,7 +1440,8 @@ fn real_greedy_fixture_controls() {
 
 /// Every run is scored against the dataset's recorded answers by the MLCommons rule: the
 /// synthetic chats record `bash ls` on every turn but each session's last, so those turns are
-/// scorable; a candidate that runs `ls` everywhere scores 1, one that calls no tool scores 0.
+/// scorable; a candidate that runs `ls` everywhere scores 1, one that calls no tool scores 0, and
+/// the synthetic references (whose commands start with words like `diff` or `the`) score 0.
 #[test]
 fn runs_are_scored_against_the_recorded_answers() {
     let (runs, profile) = small_fixture();
@@ -1457,15 +1458,18 @@ fn runs_are_scored_against_the_recorded_answers() {
             &["--profile", profile, "--format", "json"],
         ));
         let report: Value = serde_json::from_str(&outcome.stdout).expect("a JSON report");
-        // The references run the recorded commands, so no warning that nobody does.
-        assert!(
-            !report["warnings"]
+        let answer = report["dataset_answer"].clone();
+        // The synthetic references never run the recorded `ls`: the warning that no run does
+        // comes exactly when the candidate does not either.
+        assert_eq!(
+            report["warnings"]
                 .to_string()
                 .contains("calls the offered tools"),
+            answer["candidate"] == 0.0,
             "{}",
             report["warnings"]
         );
-        report["dataset_answer"].clone()
+        answer
     };
     let listing = ServedToolCall {
         id: None,
@@ -1479,8 +1483,7 @@ fn runs_are_scored_against_the_recorded_answers() {
     let references = everywhere["references"].as_array().expect("references");
     assert_eq!(references.len(), 3);
     for reference in references {
-        let value = reference.as_f64().expect("a score");
-        assert!((0.0..=1.0).contains(&value), "{everywhere}");
+        assert_eq!(reference.as_f64(), Some(0.0), "{everywhere}");
     }
     let silent = score("no-tools", Vec::new());
     assert_eq!(silent["candidate"], 0.0, "{silent}");
