@@ -295,6 +295,17 @@ fn read_text(path: &Path) -> Result<String, InputError> {
     })
 }
 
+/// How many sessions (the dataset's first) the first reference run directory says it replayed,
+/// as `align` takes them; `None` when no reference is a readable run directory (then `read_run`
+/// says why, or the references are plain output files, which may answer any sessions).
+pub fn replayed_session_count(references: &[PathBuf]) -> Option<usize> {
+    references.iter().find_map(|path| {
+        let text = fs_err::read_to_string(path.join(RUN_FILE)).ok()?;
+        let manifest: RunManifest = serde_json::from_str(&text).ok()?;
+        usize::try_from(manifest.dataset.sessions).ok()
+    })
+}
+
 /// Reads a run directory or a plain JSON-lines file.
 pub fn read_run(path: &Path) -> Result<Run, InputError> {
     let (manifest, lines_path) = if path.is_dir() {
@@ -382,13 +393,20 @@ pub type RecordedActions = rustc_hash::FxHashMap<(String, u32), Vec<&'static str
 /// Reads the recorded output of every turn of the dataset and keeps the bash actions of those
 /// that run a counted command. Outputs that cannot be rebuilt are passed over (they are not
 /// scorable, as MLCommons excludes turns without ground truth).
-pub fn recorded_bash_actions(dataset_path: &Path) -> Result<RecordedActions, InputError> {
+/// `sessions`: read only the first this many sessions (those a replay of the first N replayed).
+pub fn recorded_bash_actions(
+    dataset_path: &Path,
+    sessions: Option<usize>,
+) -> Result<RecordedActions, InputError> {
     let dataset_error = |source| InputError::Dataset {
         path: dataset_path.to_owned(),
         source,
     };
     let dataset = Dataset::open(dataset_path).map_err(dataset_error)?;
-    let chosen: Vec<usize> = (0..dataset.sessions().len()).collect();
+    let count = sessions.map_or(dataset.sessions().len(), |limit| {
+        limit.min(dataset.sessions().len())
+    });
+    let chosen: Vec<usize> = (0..count).collect();
     let mut recorded = RecordedActions::default();
     for session in dataset.stream(&chosen).map_err(dataset_error)?.prefetched() {
         let session = session.map_err(dataset_error)?;

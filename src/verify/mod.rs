@@ -61,7 +61,10 @@ pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, InputError> {
                 .map(|path| input::read_run(path))
                 .collect::<Result<Vec<_>, _>>()
         },
-        || input::recorded_bash_actions(&options.dataset),
+        || {
+            let sessions = input::replayed_session_count(&options.references);
+            input::recorded_bash_actions(&options.dataset, sessions)
+        },
     );
     let mut runs = runs?;
     let candidate = runs
