@@ -679,20 +679,16 @@ impl SpecialTokens {
     }
 }
 
-/// The absolute checks of one output; `tools` are the tools its request offered, when the
-/// dataset has them.
-pub fn flags(output: &Output, special: &SpecialTokens, tools: Option<&ToolSet>) -> OutputFlags {
+/// The absolute checks of one prepared output (its tool calls' arguments as already parsed);
+/// `tools` are the tools its request offered, when the dataset has them.
+pub fn flags(prepared: &Prepared, special: &SpecialTokens, tools: Option<&ToolSet>) -> OutputFlags {
+    let output = prepared.output;
     let mut invalid_arguments = false;
     let mut schema_violation = false;
-    for call in &output.tool_calls {
-        let arguments: Option<Value> = if call.arguments.trim().is_empty() {
-            Some(Value::Object(serde_json::Map::new()))
-        } else {
-            serde_json::from_str(&call.arguments).ok()
-        };
-        invalid_arguments |= !matches!(arguments, Some(Value::Object(_)));
+    for call in &prepared.calls {
+        invalid_arguments |= !matches!(call.arguments, Some(Value::Object(_)));
         schema_violation |=
-            tools.is_some_and(|tools| tools.violated_by(&call.name, arguments.as_ref()));
+            tools.is_some_and(|tools| tools.violated_by(&call.name, call.arguments.as_ref()));
     }
     OutputFlags {
         truncated: output.finish_reason.as_deref() == Some("length"),

@@ -99,60 +99,31 @@ pub fn verify(options: &VerifyOptions) -> Result<VerifyReport, InputError> {
     Ok(decide(&aligned, &options.profile, inputs))
 }
 
-/// The bash actions an output's tool calls run (none for a failed turn).
-fn output_bash_actions(output: &Output) -> Vec<&'static str> {
-    if output.error.is_some() {
-        return Vec::new();
-    }
-    let parsed: Vec<(&str, Option<serde_json::Value>)> = output
-        .tool_calls
-        .iter()
-        .map(|call| {
-            (
-                call.name.as_str(),
-                serde_json::from_str(&call.arguments).ok(),
-            )
-        })
-        .collect();
-    bash::actions(
-        parsed
-            .iter()
-            .map(|(name, arguments)| (*name, arguments.as_ref())),
-    )
-}
-
 /// Every run's mean `bash_iou` against the recorded answers, over the turns whose recorded answer
 /// runs a counted command (the MLCommons inline scorer's coding rule); `None` without such turns.
 #[allow(clippy::cast_precision_loss, reason = "turn counts are far below 2^52")]
-fn dataset_answer(aligned: &Aligned) -> Option<report::DatasetAnswer> {
-    let scorable: Vec<usize> = (0..aligned.recorded_actions.len())
-        .filter(|&turn| !aligned.recorded_actions[turn].is_empty())
-        .collect();
-    if scorable.is_empty() {
+fn dataset_answer(scores: &[TurnScores], reference_count: usize) -> Option<report::DatasetAnswer> {
+    // Summed in turn order, so the figures do not depend on the thread count.
+    let mut scorable = 0_u64;
+    let mut candidate = 0.0;
+    let mut references = vec![0.0; reference_count];
+    for (candidate_score, reference_scores) in scores.iter().filter_map(|turn| turn.answer.as_ref())
+    {
+        scorable += 1;
+        candidate += candidate_score;
+        for (total, score) in references.iter_mut().zip(reference_scores) {
+            *total += score;
+        }
+    }
+    if scorable == 0 {
         return None;
     }
-    // Summed in turn order, so the figure does not depend on the thread count.
-    let mean = |outputs: &[Option<&Output>]| -> f64 {
-        let total: f64 = scorable
-            .iter()
-            .map(|&turn| {
-                let actions = outputs[turn].map(output_bash_actions).unwrap_or_default();
-                bash::iou(&aligned.recorded_actions[turn], &actions).unwrap_or_default()
-            })
-            .sum();
-        round(total / scorable.len() as f64).unwrap_or_default()
-    };
-    let references = aligned
-        .references
-        .par_iter()
-        .map(|run| mean(&run.iter().map(Some).collect::<Vec<_>>()))
-        .collect();
-    let candidate: Vec<Option<&Output>> = aligned.candidate.iter().map(Option::as_ref).collect();
+    let mean = |total: f64| round(total / scorable as f64).unwrap_or_default();
     Some(report::DatasetAnswer {
         rule: Metric::BashIou.name().to_owned(),
-        scorable_turns: scorable.len() as u64,
-        candidate: mean(&candidate),
-        references,
+        scorable_turns: scorable,
+        candidate: mean(candidate),
+        references: references.into_iter().map(mean).collect(),
     })
 }
 
@@ -175,6 +146,9 @@ struct TurnScores {
     /// Candidate and reference output sizes for the length guardrail: (tokens, characters).
     candidate_size: Option<(Option<u64>, u64)>,
     reference_sizes: Vec<(Option<u64>, u64)>,
+    /// `bash_iou` of the candidate and of each reference against the recorded answer, on turns
+    /// whose recorded answer runs a counted command.
+    answer: Option<(f64, Vec<f64>)>,
 }
 
 fn mean_defined(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -192,6 +166,7 @@ fn score_turn(
     options: PairOptions,
     special: &SpecialTokens,
     tools: Option<&ToolSet>,
+    recorded: &[&'static str],
 ) -> TurnScores {
     let empty = Output::default();
     let answered = candidate.filter(|output| output.error.is_none());
@@ -261,11 +236,20 @@ fn score_turn(
             .first()
             .and_then(|pair| pair.first_divergence),
         near_ties: [count_ties(&candidate_pairs), count_ties(&reference_pairs)],
-        candidate_flags: answered.map(|output| metrics::flags(output, special, tools)),
-        reference_flags: references
+        candidate_flags: answered.map(|_| metrics::flags(&candidate_prepared, special, tools)),
+        reference_flags: references_prepared
             .iter()
-            .map(|output| metrics::flags(output, special, tools))
+            .map(|prepared| metrics::flags(prepared, special, tools))
             .collect(),
+        answer: (!recorded.is_empty()).then(|| {
+            // A missing or failed candidate turn was prepared empty: it scores 0.
+            let score =
+                |prepared: &Prepared| bash::iou(recorded, &prepared.bash_actions).unwrap_or(0.0);
+            (
+                score(&candidate_prepared),
+                references_prepared.iter().map(score).collect(),
+            )
+        }),
         candidate_size: answered.map(|_| size(&candidate_prepared)),
         reference_sizes: references_prepared.iter().map(size).collect(),
     }
@@ -307,12 +291,13 @@ pub fn decide(aligned: &Aligned, profile: &Profile, inputs: Inputs) -> VerifyRep
                 options,
                 &special,
                 aligned.tools.for_turn(turn),
+                &aligned.recorded_actions[turn],
             )
         })
         .collect();
 
     let mut warnings: Vec<String> = Vec::new();
-    let answer = dataset_answer(aligned);
+    let answer = dataset_answer(&scores, reference_count);
     if let Some(answer) = &answer
         && answer.candidate == 0.0
         && answer.references.iter().all(|score| *score == 0.0)
