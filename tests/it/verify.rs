@@ -139,6 +139,12 @@ fn synthetic_dataset(directory: &Path, sessions: u32, turns: u32) -> (PathBuf, V
     let source = directory.join("chats.jsonl");
     fs_err::write(&source, lines).expect("write chats");
     let dataset = directory.join("synthetic.trajkit");
+    ingest_chats(&source, &dataset);
+    (dataset, keys)
+}
+
+/// Ingests generated OpenAI-chat lines as the synthetic dataset (no tokenizer).
+fn ingest_chats(source: &Path, dataset: &Path) {
     run_ok([
         "ingest".as_ref(),
         source.as_os_str(),
@@ -152,7 +158,6 @@ fn synthetic_dataset(directory: &Path, sessions: u32, turns: u32) -> (PathBuf, V
         "-o".as_ref(),
         dataset.as_os_str(),
     ]);
-    (dataset, keys)
 }
 
 /// The tools every synthetic request offers: `bash` with a required string `command`.
@@ -942,19 +947,7 @@ fn tool_schema_checks_say_which_turns_they_covered() {
     let source = runs.directory.path().join("chats-without-tools.jsonl");
     fs_err::write(&source, stripped).expect("write chats");
     let without = runs.directory.path().join("without-tools.trajkit");
-    run_ok([
-        "ingest".as_ref(),
-        source.as_os_str(),
-        "--format".as_ref(),
-        "openai-jsonl".as_ref(),
-        "--tokenizer".as_ref(),
-        "none".as_ref(),
-        "--name".as_ref(),
-        DATASET_NAME.as_ref(),
-        "-q".as_ref(),
-        "-o".as_ref(),
-        without.as_os_str(),
-    ]);
+    ingest_chats(&source, &without);
     let without_tools = report(&without);
     assert!(
         schema_guardrail(&without_tools)
